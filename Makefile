@@ -1,0 +1,67 @@
+# Cabdesk: `make demo` runs the whole office on this machine; `make test` runs every test.
+# Both build the virtualenv at .venv and install what they need, system packages included.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FLASK := $(VENV)/bin/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: demo test lint format static translations system-demo system-test clean-demo messages
+
+# The virtualenv, rebuilt when a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Cabdesk needs $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+# Front-end libraries from the npm registry, served from static/vendor (never a CDN).
+static/vendor/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || bash scripts/system-packages.sh npm
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf static/vendor && mkdir -p static/vendor/socket.io static/vendor/vazirmatn/fonts/webfonts
+	cp node_modules/socket.io-client/dist/socket.io.min.js node_modules/socket.io-client/dist/socket.io.min.js.map static/vendor/socket.io/
+	cp node_modules/vazirmatn/Vazirmatn-Variable-font-face.css node_modules/vazirmatn/OFL.txt static/vendor/vazirmatn/
+	cp 'node_modules/vazirmatn/fonts/webfonts/Vazirmatn[wght].woff2' static/vendor/vazirmatn/fonts/webfonts/
+	touch $@
+
+static: static/vendor/.installed
+
+# Compiled message catalogs (.mo) from the committed .po files.
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile --use-fuzzy -d translations --statistics 2>&1 | grep -v '^$$' || true
+
+# Re-extract the strings to translate after changing templates or code (for developers).
+messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l --ignore-dirs=".* ._ node_modules tests migrations bench" -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+
+system-demo:
+	@bash scripts/system-packages.sh redis-server
+
+system-test:
+	@bash scripts/system-packages.sh redis-server postgresql chromium
+
+demo: system-demo $(VENV)/.installed static translations
+	$(PY) scripts/demo.py --host $(HOST) --port $(PORT)
+
+test: system-test $(VENV)/.installed static translations
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Forget the demo office (database, Redis data, secret key) so the next `make demo` starts afresh.
+clean-demo:
+	rm -rf instance

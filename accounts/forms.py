@@ -1,0 +1,33 @@
+"""Forms of the account pages."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Length
+
+from core.text import ascii_digits
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class LoginForm(FlaskForm):
+    """Username and password: the field names are part of the contract."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)], filters=[_strip])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+
+
+class PreferencesForm(FlaskForm):
+    """A user's language and calendar."""
+
+    language = RadioField(_l("Language"), choices=[("fa", "فارسی"), ("en", "English")])
+    calendar = RadioField(
+        _l("Calendar"), choices=[("jalali", _l("Jalali (Persian)")), ("gregorian", _l("Gregorian"))]
+    )
+
+
+def digits_filter(value):
+    """A WTForms filter accepting Persian and Arabic digits wherever a number is typed."""
+    return ascii_digits(value) if isinstance(value, str) else value

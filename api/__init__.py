@@ -1,0 +1,1 @@
+"""The JSON API under /api: bearer tokens, one error format, an OpenAPI document."""

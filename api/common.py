@@ -1,0 +1,53 @@
+"""What every API route shares: errors, pagination, area checks."""
+
+from __future__ import annotations
+
+from flask import abort, jsonify, request
+from flask_login import current_user
+from sqlalchemy import Select, func, select
+
+from accounts.roles import Area
+from core.extensions import db
+
+MAX_PER_PAGE = 200
+
+
+class ApiError(Exception):
+    """An API request refused with a status, a code, a message and optionally per-field messages."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def api_error_response(error: ApiError):
+    """The ``{"error": …}`` body for an ApiError."""
+    body = {"code": error.code, "message": error.message}
+    if error.fields:
+        body["fields"] = error.fields
+    return jsonify(error=body), error.status
+
+
+def require_area(area: Area) -> None:
+    """Refuse the request unless the caller's role may use ``area``."""
+    if not current_user.may_enter(area):
+        abort(403)
+
+
+def _page_arg(name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number from 1", {name: "invalid"})
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise ApiError(400, "invalid_parameter", f"{name} may be at most {maximum}", {name: "too large"})
+    return value
+
+
+def paginate(query: Select, serialize) -> dict:
+    """One page of a query as ``{items, page, per_page, total}``."""
+    page = _page_arg("page", 1)
+    per_page = _page_arg("per_page", 50, MAX_PER_PAGE)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [serialize(row) for row in rows], "page": page, "per_page": per_page, "total": total}

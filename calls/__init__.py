@@ -1,0 +1,1 @@
+"""Phone calls with the desk: every one kept, answered or not."""

@@ -1,0 +1,100 @@
+"""Settings read from the environment: the one place Cabdesk reads ``os.environ``.
+
+The defaults give the embedded single-machine setup (a SQLite file under ``instance/`` and the
+Redis server that ``make demo`` starts); production chooses PostgreSQL, a shared Redis and the
+message queue through the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+# The Redis server `make demo` starts listens here: not 6379, so that a system Redis is left alone.
+DEMO_REDIS_PORT = 6479
+LOCALES = ("fa", "en")
+
+
+class ConfigError(ValueError):
+    """A setting in the environment that Cabdesk cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
+    """The session-signing key: from SECRET_KEY, else one generated once and kept in instance/."""
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Written with 0600 so the key is not readable by other local users.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None = None) -> dict:
+    """Build the Flask configuration mapping from environment variables."""
+    env = os.environ if env is None else env
+    instance_path = instance_path or Path(env.get("CABDESK_INSTANCE", INSTANCE_PATH))
+
+    locale = env.get("DEFAULT_LOCALE", "fa").strip() or "fa"
+    if locale not in LOCALES:
+        raise ConfigError(f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}")
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'cabdesk.sqlite3'}"
+    redis_url = env.get("REDIS_URL") or f"redis://127.0.0.1:{DEMO_REDIS_PORT}/0"
+    public_url = env.get("PUBLIC_URL", "").rstrip("/")
+
+    return {
+        "SECRET_KEY": _secret_key(env, instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        # Every process (web and RQ workers) shares Socket.IO events through Redis.
+        "SOCKETIO_MESSAGE_QUEUE": redis_url,
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_NUMBER": env.get("TWILIO_NUMBER", ""),
+        "TWILIO_API_URL": env.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
+        "PUBLIC_URL": public_url,
+        "GEOCODER_URL": env.get("GEOCODER_URL", ""),
+        "ROUTING_URL": env.get("ROUTING_URL", ""),
+        "DEFAULT_REGION": env.get("DEFAULT_REGION", "IR").upper(),
+        "DEFAULT_LOCALE": locale,
+        "FEEDBACK_DELAY": _int(env, "FEEDBACK_DELAY", 600),
+        "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
+        "CURRENCY": env.get("CURRENCY", "IRR").upper(),
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
+        "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
+        # Cookies travel only over HTTPS when the office publishes Cabdesk over HTTPS.
+        "SESSION_COOKIE_SECURE": public_url.startswith("https://"),
+        "REMEMBER_COOKIE_SECURE": public_url.startswith("https://"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "BABEL_DEFAULT_LOCALE": locale,
+        "BABEL_DEFAULT_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "INSTANCE_PATH": str(instance_path),
+    }

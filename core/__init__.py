@@ -1,0 +1,1 @@
+"""The shell every feature builds on: extensions, the model base, the application factory."""

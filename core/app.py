@@ -1,0 +1,97 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import PROJECT_ROOT, load_config
+from core.extensions import babel, csrf, db, login_manager, migrate, socketio
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Cabdesk web application; ``config`` overrides what the environment says."""
+    settings = load_config()
+    settings.update(config or {})
+    app = Flask(
+        "cabdesk",
+        root_path=str(PROJECT_ROOT),
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder="templates",
+        static_folder="static",
+    )
+    app.config.update(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["PUBLIC_URL"]:
+        # Behind nginx: trust one proxy's X-Forwarded-Proto/Host so Twilio signatures still match.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    logging.getLogger("cabdesk").setLevel(logging.INFO)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from core.errors import register_error_handlers
+    from core.templating import register_template_helpers
+
+    register_error_handlers(app)
+    register_template_helpers(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from core.database import install_sqlite_pragmas, render_migration_item
+    from core.i18n import select_locale
+
+    db.init_app(app)
+    with app.app_context():
+        install_sqlite_pragmas(db.engine)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_migration_item,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    socketio.init_app(
+        app,
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        async_mode="threading",
+        cors_allowed_origins=[app.config["PUBLIC_URL"]] if app.config["PUBLIC_URL"] else None,
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    # Importing the models registers every table with the metadata (migrations, create_all).
+    import accounts.auth  # noqa: F401  (installs the login loaders)
+    import calls.models  # noqa: F401
+    import crm.models  # noqa: F401
+    import dispatch.models  # noqa: F401
+    import drivers.models  # noqa: F401
+    import fares.models  # noqa: F401
+    import feedback.models  # noqa: F401
+    import geo.models  # noqa: F401
+    from accounts.cli import user_cli
+    from accounts.routes import bp as accounts_bp
+    from admin.routes import bp as admin_bp
+    from agents import events as _agent_events  # noqa: F401  (registers Socket.IO handlers)
+    from agents.routes import bp as agents_bp
+    from api.routes import bp as api_bp
+    from core.health import bp as health_bp
+    from demo.cli import demo_cli
+    from dispatch.routes import bp as dispatch_bp
+    from supervisors.routes import bp as supervisors_bp
+
+    for blueprint in (accounts_bp, admin_bp, agents_bp, api_bp, dispatch_bp, health_bp, supervisors_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; bearer calls need none
+    app.cli.add_command(user_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,58 @@
+"""Clean error answers: a page for people, ``{"error": …}`` for API clients."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from accounts.auth import wants_json
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    """Answer an error in the form the client reads."""
+    if wants_json():
+        body = {"code": code, "message": message}
+        if fields:
+            body["fields"] = fields
+        return jsonify(error=body), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _messages() -> dict[int, str]:
+    return {
+        400: _("The request could not be understood."),
+        401: _("Please log in."),
+        403: _("Your role does not have access to this page."),
+        404: _("There is no such page."),
+        405: _("This page does not accept that kind of request."),
+        413: _("What was sent is too large."),
+        429: _("Too many requests. Please wait and try again."),
+        500: _("Something went wrong on our side. The error has been logged."),
+    }
+
+
+def register_error_handlers(app) -> None:
+    """Install the handlers on the app."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_response(400, "csrf", _("The form has expired. Please reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        message = _messages().get(status, error.description or "")
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = error_response(status, code, message)
+        if status == 405 and error.valid_methods:
+            response[0].headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", _messages()[500])

@@ -1,0 +1,42 @@
+"""``/healthz``: is the database reachable, is Redis up, is any RQ worker alive."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from rq import Worker
+from sqlalchemy import text
+
+from core.extensions import db
+from core.queues import redis_connection
+
+bp = Blueprint("health", __name__)
+
+
+def _check(probe) -> dict:
+    try:
+        return {"ok": True, **(probe() or {})}
+    except Exception as exc:  # a health check reports every failure rather than raising it
+        current_app.logger.warning("health check failed: %s", type(exc).__name__)
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _database() -> None:
+    db.session.execute(text("SELECT 1"))
+
+
+def _workers() -> dict:
+    count = len(Worker.all(connection=redis_connection()))
+    if count == 0:
+        raise RuntimeError("no worker")
+    return {"count": count}
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the database, Redis and at least one worker are up, else 503 with what is down."""
+    database = _check(_database)
+    redis = _check(lambda: {"ping": redis_connection().ping()})
+    worker_state = _check(_workers) if redis["ok"] else {"ok": False, "error": "redis down"}
+    state = {"database": database, "redis": redis, "workers": worker_state}
+    ok = all(part["ok"] for part in state.values())
+    return jsonify(status="ok" if ok else "degraded", **state), 200 if ok else 503

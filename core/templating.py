@@ -1,0 +1,39 @@
+"""What every template can use: language, direction, the role's navigation, date formatting."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from accounts.roles import Area
+from core.i18n import show_datetime, text_direction
+
+# One entry per area: the navigation shows only the areas the user's role may enter.
+NAVIGATION = [
+    (Area.CONSOLE, "agents.console", _l("Call console")),
+    (Area.DISPATCH, "dispatch.board", _l("Dispatch board")),
+    (Area.SUPERVISION, "supervisors.wallboard", _l("Wallboard")),
+    (Area.SUPERVISION, "supervisors.complaints", _l("Complaints")),
+    (Area.ADMINISTRATION, "admin.users", _l("Staff accounts")),
+]
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Install the context processor and filters."""
+
+    @app.context_processor
+    def page_context():
+        navigation = []
+        if current_user.is_authenticated:
+            navigation = [
+                (endpoint, label) for area, endpoint, label in NAVIGATION if current_user.may_enter(area)
+            ]
+        return {
+            "page_lang": str(get_locale()),
+            "page_dir": text_direction(),
+            "navigation": navigation,
+        }
+
+    app.add_template_filter(show_datetime, "datetime")

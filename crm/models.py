@@ -1,0 +1,87 @@
+"""Subscribers, their phone numbers, saved addresses and the notes agents keep on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.extensions import db
+from core.models import CreatedAt
+
+
+class Tier(StrEnum):
+    """The customer pyramid: platinum at the top, lead for those yet to prove their worth."""
+
+    PLATINUM = "platinum"
+    GOLD = "gold"
+    IRON = "iron"
+    LEAD = "lead"
+
+
+class Subscriber(CreatedAt, db.Model):
+    """A customer of the office (مشترک), known by any of their phone numbers."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="fa")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    tier: Mapped[str] = mapped_column(String(16), default=Tier.LEAD)
+    barred: Mapped[bool] = mapped_column(default=False)
+    barred_reason: Mapped[str] = mapped_column(String(500), default="")
+    sms_opt_out: Mapped[bool] = mapped_column(default=False)
+    no_show_count: Mapped[int] = mapped_column(default=0)
+
+    phones: Mapped[list[SubscriberPhone]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="SubscriberPhone.id"
+    )
+    addresses: Mapped[list[Address]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="Address.id"
+    )
+
+
+class SubscriberPhone(CreatedAt, db.Model):
+    """One phone number of a subscriber, in E.164; a number belongs to one subscriber at most."""
+
+    __tablename__ = "subscriber_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")  # mobile, landline
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="phones")
+
+
+class Address(CreatedAt, db.Model):
+    """A named place a subscriber is picked up from or taken to (home, work, ...)."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    label: Mapped[str] = mapped_column(String(60))
+    text: Mapped[str] = mapped_column(String(500))
+    unit: Mapped[str] = mapped_column(String(60), default="")  # unit, floor, bell
+    landmark: Mapped[str] = mapped_column(String(200), default="")
+    lat: Mapped[float]
+    lon: Mapped[float]
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    driver_notes: Mapped[str] = mapped_column(String(500), default="")
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="addresses")
+
+
+class Note(CreatedAt, db.Model):
+    """Something an agent learnt about a subscriber: a mood after a call, a preference."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="general")  # general, mood, preference
+    body: Mapped[str] = mapped_column(Text)

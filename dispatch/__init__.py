@@ -1,0 +1,1 @@
+"""From booking to drop-off: bookings, their states, and the engine that hands them to drivers."""

@@ -1,0 +1,1 @@
+"""Fare rules and the quotes made from them."""

@@ -1,0 +1,40 @@
+"""Fare rules, versioned so that a past trip keeps the fare it was quoted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.models import CreatedAt
+
+
+class FareRule(CreatedAt, db.Model):
+    """One version of the office's tariff for a vehicle class; amounts in the smallest unit.
+
+    A rule is never edited in place once used: a change is a new row with a higher version,
+    and the old row's ``valid_to`` closes it.
+    """
+
+    __tablename__ = "fare_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    vehicle_class: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    currency: Mapped[str] = mapped_column(String(3))
+    flag_down: Mapped[int]
+    per_km: Mapped[int]
+    per_minute: Mapped[int]
+    minimum_fare: Mapped[int]
+    waiting_per_minute: Mapped[int] = mapped_column(default=0)
+    cancellation_fee: Mapped[int] = mapped_column(default=0)
+    rounding_step: Mapped[int] = mapped_column(default=1)
+    # Time-window and zone surcharges, e.g. {"kind": "night", "from": "23:00", "to": "06:00",
+    # "percent": 20}; their meaning is the fare engine's.
+    surcharges: Mapped[list] = mapped_column(JSON, default=list)
+    valid_from: Mapped[datetime]
+    valid_to: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,0 +1,1 @@
+"""What customers tell the office after a trip: ratings, comments and complaints."""

@@ -1,0 +1,1 @@
+"""Places: dispatch zones and the geography every other record points into."""

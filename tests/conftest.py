@@ -1,0 +1,124 @@
+"""Shared fixtures: a real Redis per test session, a migrated SQLite database per test, logged-in clients."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from tests.support.servers import redis_server
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A redis-server of this test session."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    """A client of the test Redis, emptied before the test."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def app_settings(database_url: str, redis_url: str, instance_path) -> dict:
+    """The configuration a test app runs with."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "SOCKETIO_MESSAGE_QUEUE": None,  # the Socket.IO test client refuses a message queue
+        "INSTANCE_PATH": str(instance_path),
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory, redis_url):
+    """A SQLite file brought to the newest schema by the Alembic migrations, copied for each test."""
+    from flask_migrate import upgrade
+
+    from core.app import create_app
+
+    folder = tmp_path_factory.mktemp("template-db")
+    path = folder / "cabdesk.sqlite3"
+    app = create_app(app_settings(f"sqlite:///{path}", redis_url, folder))
+    with app.app_context():
+        upgrade()
+        from core.extensions import db
+
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(tmp_path, migrated_sqlite, redis_url):
+    """The application on its own copy of the migrated database, inside an app context."""
+    from core.app import create_app
+    from core.extensions import db
+
+    path = tmp_path / "cabdesk.sqlite3"
+    shutil.copy(migrated_sqlite, path)
+    application = create_app(app_settings(f"sqlite:///{path}", redis_url, tmp_path))
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a staff account: ``make_user("agent")`` → the User, password ``PASSWORD``."""
+    from accounts.services import create_user
+    from core.extensions import db
+
+    def make(role: str, username: str | None = None, **kwargs):
+        user = create_user(username or role, PASSWORD, role, **kwargs)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a rendered page carries."""
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', html
+    )
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def log_in(client, username: str, password: str = PASSWORD):
+    """Log in through the real form, CSRF token included; returns the POST's response."""
+    page = client.get("/login")
+    token = csrf_token_of(page.get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def logged_in(client, make_user):
+    """``logged_in("supervisor")``: a client logged in as a new user of that role."""
+
+    def login_as(role: str, **kwargs):
+        user = make_user(role, **kwargs)
+        response = log_in(client, user.username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return login_as
