@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, StringField
+from wtforms import PasswordField, RadioField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 from core.text import ascii_digits
@@ -22,9 +22,12 @@ class LoginForm(FlaskForm):
 class PreferencesForm(FlaskForm):
     """A user's language and calendar."""
 
-    language = RadioField(_l("Language"), choices=[("fa", "فارسی"), ("en", "English")])
+    language = RadioField(
+        _l("Language"), choices=[SelectChoice("fa", "فارسی"), SelectChoice("en", "English")]
+    )
     calendar = RadioField(
-        _l("Calendar"), choices=[("jalali", _l("Jalali (Persian)")), ("gregorian", _l("Gregorian"))]
+        _l("Calendar"),
+        choices=[SelectChoice("jalali", _l("Jalali (Persian)")), SelectChoice("gregorian", _l("Gregorian"))],
     )
 
 

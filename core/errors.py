@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, render_template
+from flask import jsonify, make_response, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -16,8 +16,8 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
         body = {"code": code, "message": message}
         if fields:
             body["fields"] = fields
-        return jsonify(error=body), status
-    return render_template("error.html", status=status, message=message), status
+        return make_response(jsonify(error=body), status)
+    return make_response(render_template("error.html", status=status, message=message), status)
 
 
 def _messages() -> dict[int, str]:
@@ -47,7 +47,7 @@ def register_error_handlers(app) -> None:
         code = (error.name or "error").lower().replace(" ", "_")
         response = error_response(status, code, message)
         if status == 405 and error.valid_methods:
-            response[0].headers["Allow"] = ", ".join(error.valid_methods)
+            response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
 
     @app.errorhandler(Exception)

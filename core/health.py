@@ -12,9 +12,15 @@ from core.queues import redis_connection
 bp = Blueprint("health", __name__)
 
 
+class HealthProblem(Exception):
+    """A part that answers but is not fit to work."""
+
+
 def _check(probe) -> dict:
     try:
         return {"ok": True, **(probe() or {})}
+    except HealthProblem as exc:
+        return {"ok": False, "error": str(exc)}
     except Exception as exc:  # a health check reports every failure rather than raising it
         current_app.logger.warning("health check failed: %s", type(exc).__name__)
         return {"ok": False, "error": type(exc).__name__}
@@ -27,7 +33,7 @@ def _database() -> None:
 def _workers() -> dict:
     count = len(Worker.all(connection=redis_connection()))
     if count == 0:
-        raise RuntimeError("no worker")
+        raise HealthProblem("no worker is running")
     return {"count": count}
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 import shutil
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.support.servers import redis_server
 
@@ -75,10 +77,26 @@ def app(tmp_path, migrated_sqlite, redis_url):
         db.engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context and database session.
+
+    The ``app`` fixture keeps an app context open for the test's own queries; without this, Flask
+    would reuse it for requests, sharing ``g`` and the SQLAlchemy session between the test and the
+    views, so that an uncommitted change in a view would look committed to the test.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
-    """A test client of the app."""
-    return app.test_client()
+    """A test client of the app; each request runs as in production, in a fresh context."""
+    app.test_client_class = IsolatedClient
+    test_client = app.test_client()
+    # Assertions read English text; the Persian pages have tests of their own.
+    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return test_client
 
 
 @pytest.fixture

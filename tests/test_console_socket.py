@@ -1,0 +1,34 @@
+"""Only staff whose role may use the console join its live channel."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.events import NAMESPACE
+from core.extensions import socketio
+
+
+def connect(app, client):
+    return socketio.test_client(app, namespace=NAMESPACE, flask_test_client=client)
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor", "admin"])
+def test_console_roles_connect(app, logged_in, role):
+    socket = connect(app, logged_in(role))
+    assert socket.is_connected(NAMESPACE)
+    socket.disconnect(namespace=NAMESPACE)
+
+
+def test_dispatcher_is_refused(app, logged_in):
+    assert not connect(app, logged_in("dispatcher")).is_connected(NAMESPACE)
+
+
+def test_anonymous_is_refused(app, client):
+    assert not connect(app, client).is_connected(NAMESPACE)
+
+
+def test_agent_joins_the_agents_room(app, logged_in):
+    socket = connect(app, logged_in("agent"))
+    socketio.emit("ping-agents", {"n": 1}, to="agents", namespace=NAMESPACE)
+    received = socket.get_received(NAMESPACE)
+    assert {"name": "ping-agents", "args": [{"n": 1}], "namespace": NAMESPACE} in received
