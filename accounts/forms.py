@@ -5,7 +5,6 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
-from core.text import ascii_digits
 
 
 def _strip(value):
@@ -31,6 +30,3 @@ class PreferencesForm(FlaskForm):
     )
 
 
-def digits_filter(value):
-    """A WTForms filter accepting Persian and Arabic digits wherever a number is typed."""
-    return ascii_digits(value) if isinstance(value, str) else value

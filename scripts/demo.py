@@ -37,7 +37,7 @@ def run(*args: str, env: dict) -> None:
         sys.exit(f"demo: step failed: {' '.join(args)}")
 
 
-def start_redis(env: dict) -> subprocess.Popen | None:
+def start_redis(env: dict, port: int) -> subprocess.Popen | None:
     """Start the demo's own Redis unless REDIS_URL names another server; wait until it answers."""
     if os.environ.get("REDIS_URL"):
         return None
@@ -46,33 +46,19 @@ def start_redis(env: dict) -> subprocess.Popen | None:
         sys.exit("demo: redis-server is not installed. As root: apt-get install -y redis-server")
     data_dir = Path(env.get("CABDESK_INSTANCE", INSTANCE_PATH)) / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Append-only file: queued jobs survive a restart of the demo.
+    arguments = f"--port {port} --bind 127.0.0.1 --appendonly yes --daemonize no --loglevel warning"
     process = subprocess.Popen(  # noqa: S603  (fixed arguments)
-        [
-            redis_server,
-            "--port",
-            str(DEMO_REDIS_PORT),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data_dir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
+        [redis_server, *arguments.split(), "--dir", str(data_dir), "--save", ""]
     )
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    client = Redis(port=DEMO_REDIS_PORT, socket_connect_timeout=0.5)
+    client = Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"demo: redis-server exited (is port {DEMO_REDIS_PORT} in use?)")
+            sys.exit(f"demo: redis-server exited (is port {port} in use?)")
         try:
             client.ping()
             return process
@@ -86,12 +72,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", default=os.environ.get("PORT", "5000"))
+    parser.add_argument(
+        "--redis-port", type=int, default=DEMO_REDIS_PORT, help="port of the demo's own Redis"
+    )
     options = parser.parse_args()
 
     env = dict(os.environ)
-    env.setdefault("REDIS_URL", f"redis://127.0.0.1:{DEMO_REDIS_PORT}/0")
+    env.setdefault("REDIS_URL", f"redis://127.0.0.1:{options.redis_port}/0")
     flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
-    redis_process = start_redis(env)
+    redis_process = start_redis(env, options.redis_port)
     try:
         run(*flask, "db", "upgrade", env=env)
         run(*flask, "demo", "seed", "--if-empty", env=env)

@@ -204,3 +204,18 @@ def test_cli_token_for_unknown_user_fails(app):
     result = app.test_cli_runner().invoke(args=["user", "token", "ghost"])
     assert result.exit_code != 0
     assert "no user named" in result.output
+
+
+def test_no_password_or_token_reaches_the_logs(app, client, make_user, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    make_user("dispatcher", "dana")
+    log_in(client, "dana", "Secret-Wrong-Guess")
+    log_in(client, "dana")
+    token = app.test_cli_runner().invoke(args=["user", "token", "dana"]).output.strip()
+    client.get("/api/drivers", headers={"Authorization": f"Bearer {token}"})
+    client.get("/api/drivers", headers={"Authorization": "Bearer cbd_forged"})
+    logged = caplog.text
+    for secret in ("Secret-Wrong-Guess", PASSWORD, token, "cbd_forged"):
+        assert secret not in logged
