@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
-from core.models import CreatedAt, utcnow
+from core.models import CreatedAt, Money, utcnow
 
 
 class BookingStatus(StrEnum):
@@ -53,7 +53,7 @@ class Booking(CreatedAt, db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
 
     fare_rule_id: Mapped[int | None] = mapped_column(ForeignKey("fare_rules.id"))
-    fare: Mapped[int | None]
+    fare: Mapped[Money | None]
     currency: Mapped[str] = mapped_column(String(3))
     fare_breakdown: Mapped[list] = mapped_column(JSON, default=list)
     distance_km: Mapped[float | None]

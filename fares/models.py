@@ -8,7 +8,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
-from core.models import CreatedAt
+from core.models import CreatedAt, Money
 
 
 class FareRule(CreatedAt, db.Model):
@@ -25,13 +25,13 @@ class FareRule(CreatedAt, db.Model):
     vehicle_class: Mapped[str] = mapped_column(String(16), index=True)
     version: Mapped[int] = mapped_column(default=1)
     currency: Mapped[str] = mapped_column(String(3))
-    flag_down: Mapped[int]
-    per_km: Mapped[int]
-    per_minute: Mapped[int]
-    minimum_fare: Mapped[int]
-    waiting_per_minute: Mapped[int] = mapped_column(default=0)
-    cancellation_fee: Mapped[int] = mapped_column(default=0)
-    rounding_step: Mapped[int] = mapped_column(default=1)
+    flag_down: Mapped[Money]
+    per_km: Mapped[Money]
+    per_minute: Mapped[Money]
+    minimum_fare: Mapped[Money]
+    waiting_per_minute: Mapped[Money] = mapped_column(default=0)
+    cancellation_fee: Mapped[Money] = mapped_column(default=0)
+    rounding_step: Mapped[Money] = mapped_column(default=1)
     # Time-window and zone surcharges, e.g. {"kind": "night", "from": "23:00", "to": "06:00",
     # "percent": 20}; their meaning is the fare engine's.
     surcharges: Mapped[list] = mapped_column(JSON, default=list)

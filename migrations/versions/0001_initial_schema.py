@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:37:20.507699
+Create Date: 2026-11-23 16:45:27.432758
 
 """
 from alembic import op
@@ -151,13 +151,13 @@ def upgrade():
     sa.Column('vehicle_class', sa.String(length=16), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('flag_down', sa.Integer(), nullable=False),
-    sa.Column('per_km', sa.Integer(), nullable=False),
-    sa.Column('per_minute', sa.Integer(), nullable=False),
-    sa.Column('minimum_fare', sa.Integer(), nullable=False),
-    sa.Column('waiting_per_minute', sa.Integer(), nullable=False),
-    sa.Column('cancellation_fee', sa.Integer(), nullable=False),
-    sa.Column('rounding_step', sa.Integer(), nullable=False),
+    sa.Column('flag_down', sa.BigInteger(), nullable=False),
+    sa.Column('per_km', sa.BigInteger(), nullable=False),
+    sa.Column('per_minute', sa.BigInteger(), nullable=False),
+    sa.Column('minimum_fare', sa.BigInteger(), nullable=False),
+    sa.Column('waiting_per_minute', sa.BigInteger(), nullable=False),
+    sa.Column('cancellation_fee', sa.BigInteger(), nullable=False),
+    sa.Column('rounding_step', sa.BigInteger(), nullable=False),
     sa.Column('surcharges', sa.JSON(), nullable=False),
     sa.Column('valid_from', sa.DateTime(timezone=True), nullable=False),
     sa.Column('valid_to', sa.DateTime(timezone=True), nullable=True),
@@ -234,7 +234,7 @@ def upgrade():
     sa.Column('vehicle_class', sa.String(length=16), nullable=False),
     sa.Column('notes', sa.Text(), nullable=False),
     sa.Column('fare_rule_id', sa.Integer(), nullable=True),
-    sa.Column('fare', sa.Integer(), nullable=True),
+    sa.Column('fare', sa.BigInteger(), nullable=True),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('fare_breakdown', sa.JSON(), nullable=False),
     sa.Column('distance_km', sa.Double(), nullable=True),

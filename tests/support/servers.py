@@ -6,6 +6,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -90,65 +91,97 @@ def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free port; yields a SQLAlchemy URL of an empty database.
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    The server runs as that user directly (not under ``runuser``, which would catch our signal and
+    SIGKILL the postmaster two seconds later), so it gets the shutdown signal itself.
     """
     bindir = _postgres_bin()
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-pg-"))
     datadir = workdir / "data"
-    run_as: list[str] = []
+    as_owner: dict = {}
     if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(workdir, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "cabdesk",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    process = subprocess.Popen(
-        [
-            *run_as,
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-k",
-            str(workdir),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "full_page_writes=off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import psycopg
+        owner = pwd.getpwnam("postgres")
+        os.chown(workdir, owner.pw_uid, owner.pw_gid)
+        as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    process = None
+    with tempfile.TemporaryFile("w+") as log:  # the server's stderr, shown if it fails to start
+        try:
+            subprocess.run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    "cabdesk",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                check=True,
+                cwd=workdir,
+                stdout=subprocess.DEVNULL,
+                **as_owner,
+            )
+            process = subprocess.Popen(
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(datadir),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(workdir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                cwd=workdir,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                **as_owner,
+            )
+            import psycopg
 
-    def ready():
-        with psycopg.connect(
-            host="127.0.0.1", port=port, user="cabdesk", dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute("CREATE DATABASE cabdesk")
-        return True
+            def ready():
+                if process.poll() is not None:
+                    return "exited"
+                with psycopg.connect(
+                    host="127.0.0.1", port=port, user="cabdesk", dbname="postgres", autocommit=True
+                ) as conn:
+                    conn.execute("CREATE DATABASE cabdesk")
+                return "up"
 
+            if wait_until(ready, timeout=30, what="PostgreSQL") == "exited":
+                log.seek(0)
+                raise RuntimeError(f"PostgreSQL exited with status {process.returncode}:\n{log.read()}")
+            yield f"postgresql+psycopg://cabdesk@127.0.0.1:{port}/cabdesk"
+        finally:
+            if process is not None:
+                _stop_postgres(process)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop_postgres(process: subprocess.Popen) -> None:
+    """Fast shutdown: the postmaster ends open sessions and waits for all its children before exiting.
+
+    SIGTERM would be a "smart" shutdown that waits for every client to disconnect first.
+    """
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
     try:
-        wait_until(ready, timeout=30, what="PostgreSQL")
-        yield f"postgresql+psycopg://cabdesk@127.0.0.1:{port}/cabdesk"
-    finally:
-        process.terminate()
         process.wait(timeout=30)
-        shutil.rmtree(workdir, ignore_errors=True)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGQUIT)  # immediate shutdown, children included
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
