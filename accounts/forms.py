@@ -6,7 +6,6 @@ from wtforms import PasswordField, RadioField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 
-
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
@@ -28,5 +27,3 @@ class PreferencesForm(FlaskForm):
         _l("Calendar"),
         choices=[SelectChoice("jalali", _l("Jalali (Persian)")), SelectChoice("gregorian", _l("Gregorian"))],
     )
-
-

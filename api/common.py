@@ -51,3 +51,17 @@ def paginate(query: Select, serialize) -> dict:
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
     return {"items": [serialize(row) for row in rows], "page": page, "per_page": per_page, "total": total}
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+def require_any_area(*areas: Area) -> None:
+    """Refuse the request unless the caller's role may use one of ``areas``."""
+    if not any(current_user.may_enter(area) for area in areas):
+        abort(403)

@@ -16,7 +16,11 @@ NOWRUZ_UTC = datetime(2026, 3, 20, 20, 30, tzinfo=UTC)
 @pytest.fixture
 def booking_at_nowruz(app):
     booking = Booking(
-        pickup_text="میدان آزادی", pickup_lat=35.6997, pickup_lon=51.3380, pickup_at=NOWRUZ_UTC, currency="IRR"
+        pickup_text="میدان آزادی",
+        pickup_lat=35.6997,
+        pickup_lon=51.3380,
+        pickup_at=NOWRUZ_UTC,
+        currency="IRR",
     )
     db.session.add(booking)
     db.session.commit()

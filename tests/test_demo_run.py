@@ -40,15 +40,27 @@ def test_demo_serves_the_console_and_stops_everything(tmp_path, stop_signal):
     env["CABDESK_INSTANCE"] = str(instance)
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen(
-        [sys.executable, "scripts/demo.py", "--host", "127.0.0.1", "--port", str(port),
-         "--redis-port", str(redis_port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "scripts/demo.py",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--redis-port",
+            str(redis_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         health = wait_until(
             lambda: (r := requests.get(f"{base}/healthz", timeout=2)).status_code == 200 and r,
-            timeout=120, what="the demo's /healthz to answer 200",
+            timeout=120,
+            what="the demo's /healthz to answer 200",
         )
         assert health.json()["workers"]["count"] >= 1
         output = (tmp_path / "demo.log").read_text()
@@ -59,7 +71,9 @@ def test_demo_serves_the_console_and_stops_everything(tmp_path, stop_signal):
         page = session.get(f"{base}/login", timeout=5)
         token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
         response = session.post(
-            f"{base}/login", data={"username": "agent", "password": "demo-agent", "csrf_token": token}, timeout=5
+            f"{base}/login",
+            data={"username": "agent", "password": "demo-agent", "csrf_token": token},
+            timeout=5,
         )
         assert response.url.endswith("/console/")
         looked_up = session.get(f"{base}/console/", params={"phone": "09"}, timeout=5)

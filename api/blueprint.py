@@ -1,0 +1,26 @@
+"""The API blueprint and what guards every route on it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask_login import current_user
+
+from api.common import ApiError, api_error_response
+from core.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_error_handler(ApiError, api_error_response)
+
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate():
+    """Every route needs a bearer token or a logged-in session; a session also needs its CSRF token."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+    if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+        csrf.protect()  # a browser's cookie session: refuse cross-site writes
+    return None
