@@ -69,7 +69,13 @@ def login():
             user = authenticate(form.username.data, form.password.data, addr)
             db.session.commit()
             if user is not None:
+                language = session.get("language")
                 session.clear()  # a fresh session on login: no fixation
+                if language:
+                    session["language"] = language
+                    # A choice made on the login page becomes the user's own if they had none.
+                    user.language = user.language or language
+                    db.session.commit()
                 login_user(user)
                 return redirect(_safe_next(request.args.get("next")) or landing_page())
             flash(_("Wrong username or password."), "error")

@@ -72,9 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", default=os.environ.get("PORT", "5000"))
-    parser.add_argument(
-        "--redis-port", type=int, default=DEMO_REDIS_PORT, help="port of the demo's own Redis"
-    )
+    parser.add_argument("--redis-port", type=int, default=DEMO_REDIS_PORT, help="port of the demo's own Redis")
     options = parser.parse_args()
 
     env = dict(os.environ)
@@ -90,7 +88,9 @@ def main() -> None:
         manager = Manager()
         # One process with many threads: Flask-SocketIO's threading mode keeps each websocket on a thread.
         bind = f"{options.host}:{options.port}"
-        gunicorn = f"{VENV_BIN / 'gunicorn'} --worker-class gthread -w 1 --threads 100 -b {bind} wsgi:app"
+        gunicorn = (
+            f"{VENV_BIN / 'gunicorn'} --worker-class gthread -w 1 --threads 100 --no-control-socket -b {bind} wsgi:app"
+        )
         manager.add_process("web", gunicorn, env=env, cwd=str(ROOT))
         manager.add_process(
             "worker",
