@@ -81,9 +81,7 @@ def openapi_document() -> dict:
                     "responses": {
                         "200": {
                             "description": "a page of drivers",
-                            "content": {
-                                "application/json": {"schema": _page_of("#/components/schemas/Driver")}
-                            },
+                            "content": {"application/json": {"schema": _page_of("#/components/schemas/Driver")}},
                         },
                         **_errors(400, 401, 403),
                     },

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
-from core.models import CreatedAt
+from core.models import CreatedAt, utcnow
 
 
 class Tier(StrEnum):
@@ -34,6 +35,12 @@ class Subscriber(CreatedAt, db.Model):
     barred_reason: Mapped[str] = mapped_column(String(500), default="")
     sms_opt_out: Mapped[bool] = mapped_column(default=False)
     no_show_count: Mapped[int] = mapped_column(default=0)
+    tier_updated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Name, phone digits and address texts folded by core.text.normalize_persian, for search.
+    search_key: Mapped[str] = mapped_column(Text, default="")
+    # Set when this record was merged into another: kept, never deleted, so history stays whole.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
 
     phones: Mapped[list[SubscriberPhone]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", order_by="SubscriberPhone.id"
@@ -73,6 +80,20 @@ class Address(CreatedAt, db.Model):
     driver_notes: Mapped[str] = mapped_column(String(500), default="")
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="addresses")
+
+
+class SubscriberMerge(CreatedAt, db.Model):
+    """The audit of one merge of a duplicate subscriber into another."""
+
+    __tablename__ = "subscriber_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    # What the merged record looked like, and which rows moved to the survivor.
+    snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Note(CreatedAt, db.Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
@@ -25,3 +25,21 @@ class Zone(CreatedAt, db.Model):
     def name(self, locale: str) -> str:
         """The zone's name in the given UI language."""
         return self.name_fa if locale == "fa" else self.name_en
+
+
+class Place(CreatedAt, db.Model):
+    """A named place the office added to the gazetteer: a hospital, a square, a landmark.
+
+    The places Cabdesk ships (metro stations, airports, stations) are read from data/tehran/.
+    """
+
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_fa: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="landmark")
+    lat: Mapped[float]
+    lon: Mapped[float]
+    search_key: Mapped[str] = mapped_column(String(500), default="", index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

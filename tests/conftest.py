@@ -140,3 +140,31 @@ def logged_in(client, make_user):
         return client
 
     return login_as
+
+
+@pytest.fixture
+def tehran_zones(app):
+    """The 22 Tehran districts and the airport as zones, by code ("D01"…"D22", "IKA")."""
+    from core.extensions import db
+    from demo.places import airport_zone, load_districts, load_places
+    from geo.models import Zone
+
+    shapes = [*load_districts(), airport_zone(load_places())]
+    zones = {s.code: Zone(code=s.code, name_fa=s.name_fa, name_en=s.name_en, boundary=s.boundary) for s in shapes}
+    db.session.add_all(zones.values())
+    db.session.commit()
+    return zones
+
+
+@pytest.fixture
+def api_client(client, make_user):
+    """``api_client("agent")``: (client, headers) with a bearer token of a new user of that role."""
+    from accounts.services import issue_token
+    from core.extensions import db
+
+    def for_role(role: str, username: str | None = None):
+        token = issue_token(make_user(role, username or f"api-{role}"))
+        db.session.commit()
+        return client, {"Authorization": f"Bearer {token}"}
+
+    return for_role

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:45:27.432758
+Create Date: 2026-11-23
 
 """
 from alembic import op
@@ -56,9 +56,17 @@ def upgrade():
     sa.Column('barred_reason', sa.String(length=500), nullable=False),
     sa.Column('sms_opt_out', sa.Boolean(), nullable=False),
     sa.Column('no_show_count', sa.Integer(), nullable=False),
+    sa.Column('tier_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('search_key', sa.Text(), nullable=False),
+    sa.Column('merged_into_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merged_into_id'], ['subscribers.id'], name=op.f('fk_subscribers_merged_into_id_subscribers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscribers'))
     )
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subscribers_merged_into_id'), ['merged_into_id'], unique=False)
+
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -182,6 +190,39 @@ def upgrade():
     )
     with op.batch_alter_table('notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notes_subscriber_id'), ['subscriber_id'], unique=False)
+
+    op.create_table('places',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name_fa', sa.String(length=200), nullable=False),
+    sa.Column('name_en', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('lat', sa.Double(), nullable=False),
+    sa.Column('lon', sa.Double(), nullable=False),
+    sa.Column('search_key', sa.String(length=500), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_places_created_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_places'))
+    )
+    with op.batch_alter_table('places', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_places_search_key'), ['search_key'], unique=False)
+
+    op.create_table('subscriber_merges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('survivor_id', sa.Integer(), nullable=False),
+    sa.Column('merged_id', sa.Integer(), nullable=False),
+    sa.Column('merged_by_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('snapshot', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merged_by_id'], ['users.id'], name=op.f('fk_subscriber_merges_merged_by_id_users')),
+    sa.ForeignKeyConstraint(['merged_id'], ['subscribers.id'], name=op.f('fk_subscriber_merges_merged_id_subscribers')),
+    sa.ForeignKeyConstraint(['survivor_id'], ['subscribers.id'], name=op.f('fk_subscriber_merges_survivor_id_subscribers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriber_merges'))
+    )
+    with op.batch_alter_table('subscriber_merges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subscriber_merges_merged_id'), ['merged_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_subscriber_merges_survivor_id'), ['survivor_id'], unique=False)
 
     op.create_table('subscriber_phones',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -412,6 +453,15 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_subscriber_phones_subscriber_id'))
 
     op.drop_table('subscriber_phones')
+    with op.batch_alter_table('subscriber_merges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_subscriber_merges_survivor_id'))
+        batch_op.drop_index(batch_op.f('ix_subscriber_merges_merged_id'))
+
+    op.drop_table('subscriber_merges')
+    with op.batch_alter_table('places', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_places_search_key'))
+
+    op.drop_table('places')
     with op.batch_alter_table('notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notes_subscriber_id'))
 
@@ -437,6 +487,9 @@ def downgrade():
     op.drop_table('addresses')
     op.drop_table('zones')
     op.drop_table('users')
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_subscribers_merged_into_id'))
+
     op.drop_table('subscribers')
     with op.batch_alter_table('login_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_attempts_username'))
