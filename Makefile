@@ -37,7 +37,7 @@ translations: $(VENV)/.installed
 
 # Re-extract the strings to translate after changing templates or code (for developers).
 messages: $(VENV)/.installed
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l --ignore-dirs=".* ._ node_modules tests migrations bench" -o translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l --project Cabdesk --ignore-dirs=".* ._ node_modules tests migrations bench" -o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 system-demo:

@@ -13,5 +13,13 @@ class NewUserForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Name"), validators=[Length(max=120)])
-    role = SelectField(_l("Role"), choices=[SelectChoice(r.value) for r in Role])
+    role = SelectField(
+        _l("Role"),
+        choices=[
+            SelectChoice(Role.AGENT, _l("agent")),
+            SelectChoice(Role.DISPATCHER, _l("dispatcher")),
+            SelectChoice(Role.SUPERVISOR, _l("supervisor")),
+            SelectChoice(Role.ADMIN, _l("admin")),
+        ],
+    )
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=256)])

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, load_config
@@ -59,7 +59,7 @@ def _init_extensions(app: Flask) -> None:
     )
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = lazy_gettext("Please log in to access this page.")
+    login_manager.login_message = _l("Please log in to access this page.")
     login_manager.localize_callback = str  # translate when flashed, in the visitor's language
     login_manager.session_protection = "strong"
     csrf.init_app(app)
