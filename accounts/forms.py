@@ -20,9 +20,7 @@ class LoginForm(FlaskForm):
 class PreferencesForm(FlaskForm):
     """A user's language and calendar."""
 
-    language = RadioField(
-        _l("Language"), choices=[SelectChoice("fa", "فارسی"), SelectChoice("en", "English")]
-    )
+    language = RadioField(_l("Language"), choices=[SelectChoice("fa", "فارسی"), SelectChoice("en", "English")])
     calendar = RadioField(
         _l("Calendar"),
         choices=[SelectChoice("jalali", _l("Jalali (Persian)")), SelectChoice("gregorian", _l("Gregorian"))],

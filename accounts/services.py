@@ -27,9 +27,7 @@ class AccountError(ValueError):
     """A request about an account that cannot be carried out, with a message for people."""
 
 
-def create_user(
-    username: str, password: str, role: str, display_name: str = "", language: str | None = None
-) -> User:
+def create_user(username: str, password: str, role: str, display_name: str = "", language: str | None = None) -> User:
     """Add a staff account after checking every field."""
     username = username.strip()
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
@@ -76,9 +74,7 @@ def authenticate(username: str, password: str, remote_addr: str) -> User | None:
     user = find_user(username)
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     ok = bool(user and valid and user.active)
-    db.session.add(
-        LoginAttempt(username=username.strip().lower()[:64], remote_addr=remote_addr[:64], succeeded=ok)
-    )
+    db.session.add(LoginAttempt(username=username.strip().lower()[:64], remote_addr=remote_addr[:64], succeeded=ok))
     if ok:
         user.last_login_at = utcnow()
     db.session.flush()

@@ -27,9 +27,7 @@ def register_template_helpers(app: Flask) -> None:
     def page_context():
         navigation = []
         if current_user.is_authenticated:
-            navigation = [
-                (endpoint, label) for area, endpoint, label in NAVIGATION if current_user.may_enter(area)
-            ]
+            navigation = [(endpoint, label) for area, endpoint, label in NAVIGATION if current_user.may_enter(area)]
         return {
             "page_lang": str(get_locale()),
             "page_dir": text_direction(),
