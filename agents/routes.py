@@ -33,6 +33,4 @@ def console():
                 .order_by(Booking.pickup_at.desc())
                 .limit(5)
             ).all()
-    return render_template(
-        "agents/console.html", phone=phone, subscriber=subscriber, lookup_error=error, trips=trips
-    )
+    return render_template("agents/console.html", phone=phone, subscriber=subscriber, lookup_error=error, trips=trips)

@@ -68,11 +68,7 @@ def make_feedback(
         if booking.status != BookingStatus.COMPLETED or rng.random() >= 0.6:
             continue
         opted_out = subscribers[booking.subscriber_id].sms_opt_out
-        channel = (
-            rng.choice(["ivr", "agent"])
-            if opted_out
-            else rng.choices(["sms", "ivr", "agent"], [85, 10, 5])[0]
-        )
+        channel = rng.choice(["ivr", "agent"]) if opted_out else rng.choices(["sms", "ivr", "agent"], [85, 10, 5])[0]
         requested = booking.completed_at + timedelta(minutes=rng.uniform(5, 15))
         answered = requested + timedelta(minutes=rng.uniform(2, 180))
         row = Feedback(
@@ -122,9 +118,7 @@ class ComplaintMaker:
         self._open(category, "phone", self.rng.choice(DESCRIPTIONS[category]), created, agent,
                    booking.id, booking.subscriber_id, booking.driver_id, None)  # fmt: skip
 
-    def _open(
-        self, category, source, description, created, agent, booking_id, subscriber_id, driver_id, feedback_id
-    ):
+    def _open(self, category, source, description, created, agent, booking_id, subscriber_id, driver_id, feedback_id):
         complaint = Complaint(
             category=category,
             source=source,
@@ -152,9 +146,7 @@ class ComplaintMaker:
                 self._event("status", CS.NEW, CS.INVESTIGATING, picked_up, self.supervisor, "در حال بررسی")
             )
         if closed <= self.now and outcome != CS.INVESTIGATING:
-            resolution = (
-                REJECTION if outcome == CS.REJECTED else RESOLUTIONS.get(category, DEFAULT_RESOLUTION)
-            )
+            resolution = REJECTION if outcome == CS.REJECTED else RESOLUTIONS.get(category, DEFAULT_RESOLUTION)
             complaint.status, complaint.resolved_at, complaint.resolution = outcome, closed, resolution
             complaint.events.append(
                 self._event("status", CS.INVESTIGATING, outcome, closed, self.supervisor, resolution)

@@ -147,9 +147,7 @@ class PlateMaker:
 
 def address_text(rng: random.Random) -> str:
     """A street address in Persian: خیابان …، کوچه …، پلاک …."""
-    return persian_digits(
-        f"خیابان {rng.choice(STREETS)}، کوچه {rng.choice(ALLEYS)}، پلاک {rng.randint(1, 140)}"
-    )
+    return persian_digits(f"خیابان {rng.choice(STREETS)}، کوچه {rng.choice(ALLEYS)}، پلاک {rng.randint(1, 140)}")
 
 
 def unit_text(rng: random.Random, surname: str) -> str:

@@ -84,9 +84,7 @@ TIER_SHARES = [(Tier.PLATINUM, 0.05), (Tier.GOLD, 0.15), (Tier.IRON, 0.30)]  # t
 
 def database_is_empty() -> bool:
     """Whether the database has no users, subscribers, drivers or bookings."""
-    return all(
-        db.session.scalar(select(model.id).limit(1)) is None for model in (User, Subscriber, Driver, Booking)
-    )
+    return all(db.session.scalar(select(model.id).limit(1)) is None for model in (User, Subscriber, Driver, Booking))
 
 
 def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
@@ -112,9 +110,7 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     db.session.flush()
 
     zone_ids = {code: zone.id for code, zone in zones.items()}
-    office = Office(
-        rng, now, agents, dispatcher, subscribers, drivers, rules, zone_ids, locator, places, phones
-    )
+    office = Office(rng, now, agents, dispatcher, subscribers, drivers, rules, zone_ids, locator, places, phones)
     trips = TripMaker(office)
     riders = rng.choices(subscribers, weights, k=rng.randint(430, 500))
     bookings = [trips.past_booking(rider) for rider in riders]
@@ -216,11 +212,7 @@ def _fare_rules(admin: User, now: datetime) -> dict[str, FareRule]:
 
 def _subscribers(rng, names, phones, places, locator, zones, now) -> tuple[list[Subscriber], list[float]]:
     """The subscriber book, with how much each one travels (a long-tailed weight)."""
-    city = [
-        p
-        for p in places
-        if p.kind == "metro_station" and locator.locate(p.lat, p.lon) not in (None, AIRPORT_CODE)
-    ]
+    city = [p for p in places if p.kind == "metro_station" and locator.locate(p.lat, p.lon) not in (None, AIRPORT_CODE)]
     subscribers, weights = [], []
     for _ in range(SUBSCRIBER_COUNT):
         english = rng.random() < 0.08
@@ -235,9 +227,7 @@ def _subscribers(rng, names, phones, places, locator, zones, now) -> tuple[list[
         subscriber.phones = [SubscriberPhone(e164=n, kind=phone_kind(n), created_at=since) for n in numbers]
         labels = ["خانه", *rng.sample(people.ADDRESS_LABELS, rng.choices([0, 1, 2, 3], [35, 35, 20, 10])[0])]
         surname = name.split()[-1]
-        subscriber.addresses = [
-            _address(rng, label, surname, city, locator, zones, since) for label in labels
-        ]
+        subscriber.addresses = [_address(rng, label, surname, city, locator, zones, since) for label in labels]
         if rng.random() < 0.1:
             subscriber.notes = rng.choice(SUBSCRIBER_NOTES)
         subscriber.sms_opt_out = rng.random() < 0.04
@@ -262,9 +252,7 @@ def _address(rng, label, surname, city, locator, zones, since) -> Address:
     if rng.random() < 0.6:
         address.unit = people.unit_text(rng, surname)
     if rng.random() < 0.3:
-        address.landmark = (
-            f"نزدیک ایستگاه مترو {place.name_fa}" if rng.random() < 0.4 else rng.choice(people.LANDMARKS)
-        )
+        address.landmark = f"نزدیک ایستگاه مترو {place.name_fa}" if rng.random() < 0.4 else rng.choice(people.LANDMARKS)
     if rng.random() < 0.15:
         address.driver_notes = rng.choice(people.DRIVER_NOTES)
     return address
@@ -285,9 +273,7 @@ def _drivers(rng, names, phones, now) -> list[Driver]:
             call_sign=str(101 + index),
             name=names.full_name(female=rng.random() < 0.05),
             phone=phones.mobile(),
-            status=rng.choices(
-                [DriverStatus.AVAILABLE, DriverStatus.BREAK, DriverStatus.OFFLINE], [45, 12, 43]
-            )[0],
+            status=rng.choices([DriverStatus.AVAILABLE, DriverStatus.BREAK, DriverStatus.OFFLINE], [45, 12, 43])[0],
             licence_number=people.licence_number(rng),
             licence_expires_on=today + timedelta(days=licence_days),
             created_at=since,
@@ -313,9 +299,7 @@ def _complaints(rng, now, agents, supervisor, bookings, feedback, grievances) ->
     low = [row for row in feedback if id(row) in grievances]
     for row in sorted(rng.sample(low, min(len(low), 26)), key=lambda r: r.answered_at):
         maker.from_rating(row, grievances[id(row)])
-    finished = [
-        b for b in bookings if b.driver_id and b.status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
-    ]
+    finished = [b for b in bookings if b.driver_id and b.status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW)]
     # Half of the phoned-in ones are about last week's trips, so the complaint log has open cases.
     recent = [b for b in finished if b.pickup_at > now - timedelta(days=7)]
     for booking in [*rng.sample(recent, 5), *rng.sample(finished, rng.randint(3, 7))]:

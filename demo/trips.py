@@ -151,13 +151,7 @@ class TripMaker:
             a = self.rng.choice(others)
             return _Leg(f"{a.label}: {a.text}", a.lat, a.lon, a.id, self._code_of(a.zone_id))
         roll = self.rng.random()
-        place = (
-            self._airport
-            if roll < 0.05
-            else self._rail
-            if roll < 0.09
-            else self.rng.choice(self._city_places)
-        )
+        place = self._airport if roll < 0.05 else self._rail if roll < 0.09 else self.rng.choice(self._city_places)
         text = place.name_fa if place.kind != "metro_station" else f"ایستگاه مترو {place.name_fa}"
         return _Leg(text, place.lat, place.lon, None, self.office.locator.locate(place.lat, place.lon))
 
@@ -219,9 +213,7 @@ class TripMaker:
 
     def _reprice(self, booking: Booking, pickup_at: datetime) -> None:
         """Move a booking's pickup time and quote its fare again (the night surcharge may change)."""
-        codes = {
-            c for c in (self._code_of(booking.pickup_zone_id), self._code_of(booking.dropoff_zone_id)) if c
-        }
+        codes = {c for c in (self._code_of(booking.pickup_zone_id), self._code_of(booking.dropoff_zone_id)) if c}
         rule = self.office.rules[booking.vehicle_class]
         booking.pickup_at = pickup_at
         booking.fare, booking.fare_breakdown = quote_fare(
@@ -258,12 +250,8 @@ class TripMaker:
             disposition=disposition,
             created_at=queued,
         )
-        steps = (
-            [("ringing", queued)] + ([("in-progress", answered)] if answered else []) + [("completed", ended)]
-        )
-        call.events = [
-            CallEvent(status=s, at=at, payload={"CallSid": sid, "CallStatus": s}) for s, at in steps
-        ]
+        steps = [("ringing", queued)] + ([("in-progress", answered)] if answered else []) + [("completed", ended)]
+        call.events = [CallEvent(status=s, at=at, payload={"CallSid": sid, "CallStatus": s}) for s, at in steps]
         self.office.calls.append(call)
         return call
 

@@ -31,8 +31,6 @@ def board():
         select(Booking).where(Booking.status.in_(LIVE_STATUSES)).order_by(Booking.pickup_at).limit(200)
     ).all()
     drivers_by_status = dict(
-        db.session.execute(
-            select(Driver.status, func.count()).where(Driver.active).group_by(Driver.status)
-        ).all()
+        db.session.execute(select(Driver.status, func.count()).where(Driver.active).group_by(Driver.status)).all()
     )
     return render_template("dispatch/board.html", bookings=bookings, drivers_by_status=drivers_by_status)

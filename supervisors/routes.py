@@ -21,9 +21,7 @@ bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
 @area_required(Area.SUPERVISION)
 def wallboard():
     """The floor at a glance: bookings by state, open complaints, recent satisfaction."""
-    bookings_by_status = dict(
-        db.session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all()
-    )
+    bookings_by_status = dict(db.session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
     open_complaints = db.session.scalar(
         select(func.count(Complaint.id)).where(
             Complaint.status.in_([ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING])

@@ -179,12 +179,8 @@ def test_cli_creates_a_user_with_password_from_stdin(app):
 
 def test_cli_refuses_an_unknown_role_and_a_short_password(app):
     runner = app.test_cli_runner()
-    bad_role = runner.invoke(
-        args=["user", "create", "x1", "--role", "driver", "--password-stdin"], input=PASSWORD
-    )
-    short = runner.invoke(
-        args=["user", "create", "x2", "--role", "agent", "--password-stdin"], input="short\n"
-    )
+    bad_role = runner.invoke(args=["user", "create", "x1", "--role", "driver", "--password-stdin"], input=PASSWORD)
+    short = runner.invoke(args=["user", "create", "x2", "--role", "agent", "--password-stdin"], input="short\n")
     assert bad_role.exit_code != 0
     assert short.exit_code != 0
     assert "at least 8" in short.output

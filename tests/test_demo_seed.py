@@ -94,8 +94,7 @@ def fingerprint() -> dict:
         "drivers": [(d.call_sign, d.name, d.phone, d.status) for d in all_of(Driver)],
         "vehicles": [(v.plate, v.make_model, v.colour) for v in all_of(Vehicle)],
         "bookings": [
-            (b.status, b.pickup_at, b.subscriber_id, b.driver_id, b.fare, b.dropoff_text)
-            for b in all_of(Booking)
+            (b.status, b.pickup_at, b.subscriber_id, b.driver_id, b.fare, b.dropoff_text) for b in all_of(Booking)
         ],
         "calls": [(c.provider_sid, c.caller_e164, c.status) for c in all_of(Call)],
         "feedback": [(f.booking_id, f.rating, f.comment) for f in all_of(Feedback)],
@@ -233,11 +232,7 @@ def test_fare_rules_are_tehran_2025_tariffs(seeded):
 
 def expected_fare(booking: Booking, rule: FareRule, zone_codes: set[str]) -> int:
     """The rule's arithmetic, written out again independently of the seeder."""
-    subtotal = (
-        rule.flag_down
-        + round(rule.per_km * booking.distance_km)
-        + round(rule.per_minute * booking.duration_min)
-    )
+    subtotal = rule.flag_down + round(rule.per_km * booking.distance_km) + round(rule.per_minute * booking.duration_min)
     subtotal = max(subtotal, rule.minimum_fare)
     hour = booking.pickup_at.astimezone(TEHRAN).hour
     total = subtotal + (round(subtotal * 0.2) if hour >= 23 or hour < 6 else 0)
@@ -257,9 +252,7 @@ def test_fares_follow_the_rule(seeded):
         assert booking.fare == expected_fare(booking, rule, zone_codes), booking.id
         assert sum(line["amount"] for line in booking.fare_breakdown) == booking.fare
         assert all(set(line) == {"label", "amount"} for line in booking.fare_breakdown)
-        straight = geodesic(
-            (booking.pickup_lat, booking.pickup_lon), (booking.dropoff_lat, booking.dropoff_lon)
-        ).km
+        straight = geodesic((booking.pickup_lat, booking.pickup_lon), (booking.dropoff_lat, booking.dropoff_lon)).km
         assert booking.distance_km == pytest.approx(straight * 1.3, abs=0.06)
         assert booking.duration_min > 2
         airport_trips += "IKA" in zone_codes

@@ -43,9 +43,7 @@ def _pg_admin(postgres_url: str):
     import psycopg
 
     url = make_url(postgres_url)
-    return psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
-    )
+    return psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True)
 
 
 def _create_pg_database(postgres_url: str, template: str | None = None) -> str:
@@ -123,9 +121,7 @@ def migrated_app(backend, request, tmp_path, redis_url):
         url = f"sqlite:///{path}"
     else:
         postgres_url = request.getfixturevalue("postgres_url")
-        url = _create_pg_database(
-            postgres_url, template=request.getfixturevalue("migrated_postgres_template")
-        )
+        url = _create_pg_database(postgres_url, template=request.getfixturevalue("migrated_postgres_template"))
     application = _make_app(url, redis_url, tmp_path)
     with application.app_context():
         yield application
@@ -380,9 +376,7 @@ def test_object_graph_round_trip(migrated_app):
         vehicle_id=driver.vehicles[0].id,
         completed_at=PICKUP_AT + timedelta(minutes=51, seconds=15),
         events=[
-            BookingEvent(
-                from_status=None, to_status=BookingStatus.REQUESTED, user_id=user.id, data=event_data
-            ),
+            BookingEvent(from_status=None, to_status=BookingStatus.REQUESTED, user_id=user.id, data=event_data),
             BookingEvent(
                 from_status=BookingStatus.REQUESTED,
                 to_status=BookingStatus.COMPLETED,

@@ -75,9 +75,7 @@ class LiveServer:
         return self.log_path.stat().st_size
 
 
-def server_environment(
-    workdir: Path, redis_url: str, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def server_environment(workdir: Path, redis_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the server and of its CLI commands: settings only from here."""
     env = {name: value for name, value in os.environ.items() if name not in _CONFIG_VARIABLES}
     env.update(
@@ -108,9 +106,7 @@ def flask_command(args: list[str], env: Mapping[str, str], stdin: str | None = N
         timeout=120,
     )
     if result.returncode != 0:
-        raise RuntimeError(
-            f"`flask {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}{result.stderr}"
-        )
+        raise RuntimeError(f"`flask {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}{result.stderr}")
     return result.stdout
 
 
