@@ -30,8 +30,8 @@ class AccountError(ValueError):
 def create_user(username: str, password: str, role: str, display_name: str = "", language: str | None = None) -> User:
     """Add a staff account after checking every field."""
     username = username.strip()
-    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
-        raise AccountError("username: 1–64 letters, digits, '.' or '_'")
+    if not username or len(username) > 64 or not all(ch.isalnum() or ch in "._-" for ch in username):
+        raise AccountError("username: 1–64 letters, digits, '.', '_' or '-'")
     if role not in {r.value for r in Role}:
         raise AccountError(f"role must be one of: {', '.join(r.value for r in Role)}")
     if len(password) < MIN_PASSWORD_LENGTH:

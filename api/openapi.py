@@ -2,44 +2,160 @@
 
 from __future__ import annotations
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-        }
-    },
-}
-
-PAGE_PARAMETERS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-]
+STRING, INTEGER, NUMBER, BOOLEAN = ({"type": t} for t in ("string", "integer", "number", "boolean"))
+DRIVER_STATUSES = ["offline", "available", "busy", "break"]
+TIERS = ["platinum", "gold", "iron", "lead"]
 
 
-def _page_of(item_ref: str) -> dict:
-    return {
-        "type": "object",
-        "required": ["items", "page", "per_page", "total"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": item_ref}},
-            "page": {"type": "integer"},
-            "per_page": {"type": "integer"},
-            "total": {"type": "integer"},
-        },
-    }
+def _object(properties: dict, required: list[str] | None = None) -> dict:
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _page_of(name: str) -> dict:
+    return _object(
+        {"items": {"type": "array", "items": _ref(name)}, "page": INTEGER, "per_page": INTEGER, "total": INTEGER},
+        ["items", "page", "per_page", "total"],
+    )
 
 
 def _errors(*statuses: int) -> dict:
-    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return {str(s): {"description": "error", **ref} for s in statuses}
+    return {str(s): _json(_ref("Error"), "error") for s in statuses}
+
+
+def _query(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "schema": schema}
+
+
+PAGE_PARAMETERS = [
+    _query("page", {"type": "integer", "minimum": 1}),
+    _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200}),
+]
+ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": INTEGER}
+
+SCHEMAS = {
+    "Error": _object(
+        {
+            "error": _object(
+                {"code": STRING, "message": STRING, "fields": {"type": "object", "additionalProperties": STRING}},
+                ["code", "message"],
+            )
+        },
+        ["error"],
+    ),
+    "Driver": _object(
+        {
+            "id": INTEGER,
+            "call_sign": STRING,
+            "name": STRING,
+            "phone": STRING,
+            "status": {"type": "string", "enum": DRIVER_STATUSES},
+            "active": BOOLEAN,
+        }
+    ),
+    "Address": _object(
+        {
+            "id": INTEGER,
+            "label": STRING,
+            "text": STRING,
+            "unit": STRING,
+            "landmark": STRING,
+            "notes": STRING,
+            "lat": NUMBER,
+            "lon": NUMBER,
+            "zone_id": {"type": "integer", "nullable": True},
+        }
+    ),
+    "NewAddress": _object(
+        {
+            "label": {"type": "string", "maxLength": 60},
+            "text": {"type": "string", "maxLength": 500},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "lon": {"type": "number", "minimum": -180, "maximum": 180},
+            "notes": {"type": "string", "maxLength": 500},
+            "unit": {"type": "string", "maxLength": 60},
+            "landmark": {"type": "string", "maxLength": 200},
+        },
+        ["label", "text", "lat", "lon"],
+    ),
+    "Subscriber": _object(
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "phones": {"type": "array", "items": STRING},
+            "language": {"type": "string", "enum": ["fa", "en"]},
+            "notes": STRING,
+            "tier": {"type": "string", "enum": TIERS},
+            "barred": BOOLEAN,
+            "barred_reason": STRING,
+            "sms_opt_out": BOOLEAN,
+            "no_show_count": INTEGER,
+            "addresses": {"type": "array", "items": _ref("Address")},
+            "created_at": {"type": "string", "format": "date-time"},
+        }
+    ),
+    "NewSubscriber": _object(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "phones": {"type": "array", "items": STRING, "minItems": 1},
+            "language": {"type": "string", "enum": ["fa", "en"]},
+            "notes": {"type": "string", "maxLength": 2000},
+        },
+        ["name", "phones"],
+    ),
+}
+
+PATHS = {
+    "/drivers": {
+        "get": {
+            "summary": "List drivers",
+            "parameters": [*PAGE_PARAMETERS, _query("status", {"type": "string", "enum": DRIVER_STATUSES})],
+            "responses": {"200": _json(_page_of("Driver"), "a page of drivers"), **_errors(400, 401, 403)},
+        }
+    },
+    "/subscribers": {
+        "get": {
+            "summary": "Find subscribers by phone (any spelling), by any part of name/number/address, by tier",
+            "parameters": [
+                *PAGE_PARAMETERS,
+                _query("phone", STRING),
+                _query("q", STRING),
+                _query("tier", {"type": "string", "enum": TIERS}),
+            ],
+            "responses": {"200": _json(_page_of("Subscriber"), "a page of subscribers"), **_errors(400, 401, 403)},
+        },
+        "post": {
+            "summary": "Add a subscriber",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewSubscriber")}}},
+            "responses": {"201": _json(_ref("Subscriber"), "the new subscriber"), **_errors(400, 401, 403, 409)},
+        },
+    },
+    "/subscribers/{id}": {
+        "get": {
+            "summary": "One subscriber",
+            "parameters": [ID_PARAMETER],
+            "responses": {"200": _json(_ref("Subscriber"), "the subscriber"), **_errors(401, 403, 404)},
+        }
+    },
+    "/subscribers/{id}/addresses": {
+        "post": {
+            "summary": "Save an address for a subscriber",
+            "parameters": [ID_PARAMETER],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewAddress")}}},
+            "responses": {"201": _json(_ref("Address"), "the saved address"), **_errors(400, 401, 403, 404)},
+        }
+    },
+}
 
 
 def openapi_document() -> dict:
@@ -49,43 +165,6 @@ def openapi_document() -> dict:
         "info": {"title": "Cabdesk API", "version": "1"},
         "servers": [{"url": "/api"}],
         "security": [{"bearer": []}],
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": ERROR_SCHEMA,
-                "Driver": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "call_sign": {"type": "string"},
-                        "name": {"type": "string"},
-                        "phone": {"type": "string"},
-                        "status": {"type": "string", "enum": ["offline", "available", "busy", "break"]},
-                        "active": {"type": "boolean"},
-                    },
-                },
-            },
-        },
-        "paths": {
-            "/drivers": {
-                "get": {
-                    "summary": "List drivers",
-                    "parameters": [
-                        *PAGE_PARAMETERS,
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "schema": {"type": "string", "enum": ["offline", "available", "busy", "break"]},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "a page of drivers",
-                            "content": {"application/json": {"schema": _page_of("#/components/schemas/Driver")}},
-                        },
-                        **_errors(400, 401, 403),
-                    },
-                }
-            }
-        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+        "paths": PATHS,
     }

@@ -19,6 +19,7 @@ from core.extensions import db
 from core.models import utcnow
 from crm.models import Address, Note, Subscriber, SubscriberPhone, Tier
 from crm.phones import phone_kind
+from crm.services import refresh_search_key
 from demo import people
 from demo.aftercare import ComplaintMaker, make_feedback
 from demo.places import AIRPORT_CODE, Place, ZoneLocator, airport_zone, jitter, load_districts, load_places
@@ -105,6 +106,8 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     db.session.flush()
 
     subscribers, weights = _subscribers(rng, names, phones, places, locator, zones, now)
+    for subscriber in subscribers:
+        refresh_search_key(subscriber)  # the same key the subscriber book keeps, so search finds them
     drivers = _drivers(rng, names, phones, now)
     db.session.add_all([*subscribers, *drivers])
     db.session.flush()

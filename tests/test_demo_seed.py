@@ -438,3 +438,12 @@ def test_the_command_loads_only_into_an_empty_database(app, seeded_app):
     quiet = runner.invoke(args=["demo", "seed", "--if-empty"])
     assert quiet.exit_code == 0 and "nothing loaded" in quiet.output
     assert db.session.scalar(select(func.count(Subscriber.id))) == len(other_seed)
+
+
+def test_demo_subscribers_are_found_by_search(seeded):
+    from crm.services import search_query
+
+    subscriber = db.session.scalars(select(Subscriber).order_by(Subscriber.id)).first()
+    last_digits = subscriber.phones[0].e164[-6:]
+    surname = subscriber.name.split()[-1]
+    assert subscriber.id in {s.id for s in db.session.scalars(search_query(f"{surname} {last_digits}"))}
