@@ -37,6 +37,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     """The session-signing key: from SECRET_KEY, else one generated once and kept in instance/."""
     if env.get("SECRET_KEY"):
@@ -77,6 +90,15 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "TWILIO_API_URL": env.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
         "PUBLIC_URL": public_url,
         "GEOCODER_URL": env.get("GEOCODER_URL", ""),
+        "GEOCODER_KIND": env.get("GEOCODER_KIND", "").strip().lower(),
+        "GEOCODER_TIMEOUT": _float(env, "GEOCODER_TIMEOUT", 3.0, minimum=0.1),
+        "GEOCODER_MIN_DELAY": _float(env, "GEOCODER_MIN_DELAY", 1.0),
+        "GEOCODER_CACHE_TTL": _int(env, "GEOCODER_CACHE_TTL", 7 * 24 * 3600),
+        "SERVICE_AREA_KM": _float(env, "SERVICE_AREA_KM", 60.0, minimum=1.0),
+        "ZONE_CACHE_SECONDS": _int(env, "ZONE_CACHE_SECONDS", 300),
+        # Map tiles for the console (e.g. an office tile server); empty: the map shows zones only.
+        "MAP_TILE_URL": env.get("MAP_TILE_URL", ""),
+        "MAP_TILE_ATTRIBUTION": env.get("MAP_TILE_ATTRIBUTION", ""),
         "ROUTING_URL": env.get("ROUTING_URL", ""),
         "DEFAULT_REGION": env.get("DEFAULT_REGION", "IR").upper(),
         "DEFAULT_LOCALE": locale,

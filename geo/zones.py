@@ -1,0 +1,178 @@
+"""Which zone a point lies in, and how far a point is from the zones, from an index built once per process.
+
+The index (an STRtree over prepared polygons, plus the zones' union in a local kilometre grid) lives in
+``current_app.extensions`` and is rebuilt when it goes stale. Stale means one of:
+
+- the zones' version stamp changed: ``(count, active count, max id, max created_at)``, one aggregate
+  query per lookup, which catches zones added, removed, switched on or off, in every process;
+- ``invalidate_zone_cache()`` was called: whoever edits a zone's boundary or names in place (which the
+  stamp cannot see without an ``updated_at`` column) calls it, for its own process;
+- the index is older than ``ZONE_CACHE_SECONDS`` (default 300): the bound on how long other processes
+  (web workers, RQ workers) keep serving a boundary edited in place elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import shapely
+from flask import current_app
+from geopy.distance import geodesic
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points, unary_union
+from sqlalchemy import case, func, select
+
+from core.extensions import db
+from geo.models import Zone
+
+log = logging.getLogger("cabdesk.geo")
+
+_EXTENSION_KEY = "cabdesk_zone_index"
+_EARTH_RADIUS_KM = 6371.0088
+_build_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ZoneEntry:
+    """One active zone as the index holds it: ids and names, prepared geometry, a point inside it."""
+
+    id: int
+    code: str
+    name_fa: str
+    name_en: str
+    geometry: BaseGeometry
+    lat: float
+    lon: float
+    area: float
+
+
+@dataclass(frozen=True)
+class ZoneIndex:
+    """The active zones of one moment, ready for point queries."""
+
+    stamp: tuple
+    built_at: float
+    entries: tuple[ZoneEntry, ...]
+    tree: shapely.STRtree | None
+    # (west, south, east, north) in degrees, None with no zones.
+    bounds: tuple[float, float, float, float] | None
+    origin: tuple[float, float]  # (lat, lon) of the local kilometre grid
+    union_km: BaseGeometry | None
+
+
+def _stamp() -> tuple:
+    row = db.session.execute(
+        select(
+            func.count(Zone.id),
+            func.sum(case((Zone.active.is_(True), 1), else_=0)),
+            func.max(Zone.id),
+            func.max(Zone.created_at),
+        )
+    ).one()
+    return tuple(row)
+
+
+def _to_km(geometry: BaseGeometry, origin: tuple[float, float]) -> BaseGeometry:
+    # Equirectangular projection around the zones' centre: within the ~100 km a city office cares
+    # about its error is under 1 %, and it only picks the nearest point; the distance itself is geodesic.
+    lat0, lon0 = origin
+    scale_x = math.radians(1) * _EARTH_RADIUS_KM * math.cos(math.radians(lat0))
+    scale_y = math.radians(1) * _EARTH_RADIUS_KM
+    return shapely.transform(geometry, lambda xy: (xy - [lon0, lat0]) * [scale_x, scale_y])
+
+
+def _from_km(x: float, y: float, origin: tuple[float, float]) -> tuple[float, float]:
+    lat0, lon0 = origin
+    scale_x = math.radians(1) * _EARTH_RADIUS_KM * math.cos(math.radians(lat0))
+    scale_y = math.radians(1) * _EARTH_RADIUS_KM
+    return lat0 + y / scale_y, lon0 + x / scale_x
+
+
+def _entry(row) -> ZoneEntry | None:
+    try:
+        geometry = shape(row.boundary)
+        if not geometry.is_valid:
+            geometry = shapely.make_valid(geometry)
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException):
+        geometry = None
+    if geometry is None or geometry.is_empty or geometry.area <= 0:
+        log.warning("zone %s has no usable boundary; it is left out of the zone index", row.code)
+        return None
+    label = geometry.representative_point()
+    shapely.prepare(geometry)
+    return ZoneEntry(row.id, row.code, row.name_fa, row.name_en, geometry, label.y, label.x, geometry.area)
+
+
+def _build(stamp: tuple) -> ZoneIndex:
+    rows = db.session.execute(
+        select(Zone.id, Zone.code, Zone.name_fa, Zone.name_en, Zone.boundary)
+        .where(Zone.active.is_(True))
+        .order_by(Zone.id)
+    )
+    entries = tuple(entry for entry in map(_entry, rows) if entry is not None)
+    if not entries:
+        return ZoneIndex(stamp, time.monotonic(), (), None, None, (0.0, 0.0), None)
+    union = unary_union([entry.geometry for entry in entries])
+    west, south, east, north = union.bounds
+    origin = ((south + north) / 2, (west + east) / 2)
+    tree = shapely.STRtree([entry.geometry for entry in entries])
+    return ZoneIndex(stamp, time.monotonic(), entries, tree, union.bounds, origin, _to_km(union, origin))
+
+
+def zone_index() -> ZoneIndex:
+    """The current index of active zones, rebuilt first if it is stale."""
+    app = current_app._get_current_object()
+    max_age = app.config["ZONE_CACHE_SECONDS"]
+    stamp = _stamp()
+
+    def fresh(index: ZoneIndex | None) -> bool:
+        return index is not None and index.stamp == stamp and time.monotonic() - index.built_at < max_age
+
+    index = app.extensions.get(_EXTENSION_KEY)
+    if fresh(index):
+        return index
+    with _build_lock:  # one thread builds; the others wait and reuse its index
+        index = app.extensions.get(_EXTENSION_KEY)
+        if not fresh(index):
+            index = _build(stamp)
+            app.extensions[_EXTENSION_KEY] = index
+    return index
+
+
+def invalidate_zone_cache() -> None:
+    """Forget this process's zone index; call after editing a zone's boundary or names."""
+    current_app.extensions.pop(_EXTENSION_KEY, None)
+
+
+def zone_for_point(lat: float, lon: float) -> Zone | None:
+    """The active zone containing the point (checked coordinates, see geo.points), or None.
+
+    A point on a shared edge belongs to both zones; where zones overlap (an airport zone drawn over a
+    district) the smallest one wins, being the more particular.
+    """
+    index = zone_index()
+    if index.tree is None:
+        return None
+    point = Point(float(lon), float(lat))  # GeoJSON and shapely are lon/lat
+    hits = [index.entries[i] for i in index.tree.query(point) if index.entries[i].geometry.covers(point)]
+    if not hits:
+        return None
+    best = min(hits, key=lambda entry: (entry.area, entry.id))
+    return db.session.get(Zone, best.id)
+
+
+def km_from_zones(lat: float, lon: float) -> float | None:
+    """Geodesic kilometres from the point to the nearest active zone (0 inside one); None with no zones."""
+    index = zone_index()
+    if index.union_km is None:
+        return None
+    point = Point(float(lon), float(lat))
+    if any(index.entries[i].geometry.covers(point) for i in index.tree.query(point)):
+        return 0.0
+    nearest = nearest_points(index.union_km, _to_km(point, index.origin))[0]
+    return geodesic((lat, lon), _from_km(nearest.x, nearest.y, index.origin)).km
