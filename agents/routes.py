@@ -1,36 +1,30 @@
-"""The agent console page."""
+"""The agent console: the call queue with the screen pop, and the subscriber pages."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import select
+from flask import current_app, redirect, render_template, request, url_for
 
 from accounts.auth import area_required
 from accounts.roles import Area
-from core.extensions import db
+from agents import subscriber_pages  # noqa: F401  (attaches the subscriber pages to the blueprint)
+from agents.blueprint import bp
 from crm.phones import PhoneNumberError
 from crm.services import find_by_phone
-from dispatch.models import Booking
 
-bp = Blueprint("agents", __name__, url_prefix="/console")
+__all__ = ["bp"]
 
 
 @bp.route("/")
 @area_required(Area.CONSOLE)
 def console():
-    """The console: the waiting calls and, for a looked-up number, the subscriber's record."""
+    """The console: the waiting calls and a lookup by phone number, name or address."""
     phone = request.args.get("phone", "").strip()
-    subscriber, error, trips = None, None, []
     if phone:
         try:
             subscriber = find_by_phone(phone, current_app.config["DEFAULT_REGION"])
         except PhoneNumberError:
-            error = "invalid"
+            return redirect(url_for("agents.search", q=phone))
         if subscriber is not None:
-            trips = db.session.scalars(
-                select(Booking)
-                .where(Booking.subscriber_id == subscriber.id)
-                .order_by(Booking.pickup_at.desc())
-                .limit(5)
-            ).all()
-    return render_template("agents/console.html", phone=phone, subscriber=subscriber, lookup_error=error, trips=trips)
+            return redirect(url_for("agents.subscriber", subscriber_id=subscriber.id))
+        return redirect(url_for("agents.new_subscriber", phone=phone))
+    return render_template("agents/console.html")

@@ -122,7 +122,14 @@ def watch_for_errors(page: Page, refused: tuple[str, ...] = ()) -> list[str]:
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("console", on_console)
     page.on("response", on_response)
-    page.on("requestfailed", lambda request: problems.append(f"failed {request.url}: {request.failure}"))
+    # ERR_ABORTED is the browser cancelling a request because the page moved on (e.g. the icon of a page
+    # left at once): not a failure of the server.
+    page.on(
+        "requestfailed",
+        lambda request: (
+            "ERR_ABORTED" in (request.failure or "") or problems.append(f"failed {request.url}: {request.failure}")
+        ),
+    )
     return problems
 
 

@@ -1,0 +1,232 @@
+"""The console's subscriber pages: search, the record with its timeline, and the forms that change it."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from accounts.auth import area_required
+from accounts.roles import Area
+from agents.blueprint import bp
+from agents.forms import AddressForm, FlagsForm, NewSubscriberForm, NoteForm, PhoneForm
+from agents.timeline import subscriber_timeline
+from core.extensions import db
+from crm.models import Subscriber
+from crm.services import (
+    PhoneTaken,
+    SubscriberError,
+    add_address,
+    add_note,
+    add_phone,
+    create_subscriber,
+    move_phone,
+    search_query,
+    set_barred,
+    update_subscriber,
+)
+from dispatch.models import Booking
+from feedback.models import Complaint, ComplaintStatus
+from geo.models import Zone
+
+SEARCH_LIMIT = 50
+
+
+def _region() -> str:
+    return current_app.config["DEFAULT_REGION"]
+
+
+def _subscriber_or_404(subscriber_id: int) -> Subscriber:
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        abort(404)
+    if subscriber.merged_into_id is not None:
+        abort(redirect(url_for("agents.subscriber", subscriber_id=subscriber.merged_into_id)))
+    return subscriber
+
+
+def _show_errors(form, error: SubscriberError) -> None:
+    """Put a service's refusal next to the form fields it names, and on top when none matches."""
+    placed = False
+    for name in error.fields:
+        field = getattr(form, name.split("[")[0].replace("phones", "phone"), None)
+        if field is not None:
+            field.errors = [*field.errors, error.message]
+            placed = True
+    if not placed:
+        flash(error.message, "error")
+
+
+@bp.route("/subscribers")
+@area_required(Area.CONSOLE)
+def search():
+    """Subscribers matching any part of a name, number or address."""
+    text = request.args.get("q", "").strip()[:200]
+    results = db.session.scalars(search_query(text).limit(SEARCH_LIMIT)).all() if text else []
+    return render_template("agents/search.html", q=text, results=results, limit=SEARCH_LIMIT)
+
+
+@bp.route("/subscribers/new", methods=["GET", "POST"])
+@area_required(Area.CONSOLE)
+def new_subscriber():
+    """A new subscriber, the caller's number filled in."""
+    form = NewSubscriberForm()
+    if request.method == "GET":
+        form.phone.data = request.args.get("phone", "")
+    status = 200
+    if form.validate_on_submit():
+        phones = [p for p in (form.phone.data, form.other_phone.data) if p and p.strip()]
+        try:
+            subscriber = create_subscriber(form.name.data, phones, _region(), form.language.data, form.notes.data)
+        except PhoneTaken as taken:
+            db.session.rollback()
+            flash(_("This number already belongs to another subscriber."), "error")
+            return redirect(url_for("agents.subscriber", subscriber_id=taken.owner_id))
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            status = 400
+        else:
+            db.session.commit()
+            flash(_("Subscriber saved."), "success")
+            return redirect(url_for("agents.subscriber", subscriber_id=subscriber.id))
+    return render_template("agents/new_subscriber.html", form=form), status
+
+
+def _render_subscriber(subscriber: Subscriber, status: int = 200, **forms):
+    forms.setdefault("note_form", NoteForm())
+    forms.setdefault("address_form", AddressForm())
+    forms.setdefault("phone_form", PhoneForm())
+    forms.setdefault("flags_form", FlagsForm(obj=subscriber))
+    open_complaints = db.session.scalars(
+        select(Complaint).where(
+            Complaint.subscriber_id == subscriber.id,
+            Complaint.status.in_([ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING]),
+        )
+    ).all()
+    recent_trips = db.session.scalars(
+        select(Booking).where(Booking.subscriber_id == subscriber.id).order_by(Booking.pickup_at.desc()).limit(5)
+    ).all()
+    return render_template(
+        "agents/subscriber.html",
+        subscriber=subscriber,
+        timeline=subscriber_timeline(subscriber.id),
+        open_complaints=open_complaints,
+        recent_trips=recent_trips,
+        map_tiles=current_app.config.get("MAP_TILE_URL", ""),
+        **forms,
+    ), status
+
+
+@bp.route("/subscribers/<int:subscriber_id>")
+@area_required(Area.CONSOLE)
+def subscriber(subscriber_id: int):
+    """The subscriber's record: numbers, addresses, flags, open complaints and the whole timeline."""
+    return _render_subscriber(_subscriber_or_404(subscriber_id))
+
+
+@bp.route("/subscribers/<int:subscriber_id>/notes", methods=["POST"])
+@area_required(Area.CONSOLE)
+def add_note_page(subscriber_id: int):
+    """Keep a note on the subscriber (mood after a call, a preference)."""
+    record = _subscriber_or_404(subscriber_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        try:
+            add_note(record, form.body.data, form.kind.data, current_user.id)
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            return _render_subscriber(record, 400, note_form=form)
+        db.session.commit()
+        flash(_("Note saved."), "success")
+        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
+    return _render_subscriber(record, 400, note_form=form)
+
+
+@bp.route("/subscribers/<int:subscriber_id>/addresses", methods=["POST"])
+@area_required(Area.CONSOLE)
+def add_address_page(subscriber_id: int):
+    """Save an address placed on the map or found by name."""
+    record = _subscriber_or_404(subscriber_id)
+    form = AddressForm()
+    if form.validate_on_submit():
+        fields = {name: getattr(form, name).data for name in ("label", "text", "unit", "landmark", "driver_notes")}
+        if not form.lat.data or not form.lon.data:
+            form.text.errors = [_("Place the address on the map or pick it from the search first.")]
+            return _render_subscriber(record, 400, address_form=form)
+        try:
+            add_address(record, lat=form.lat.data, lon=form.lon.data, **fields)
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            return _render_subscriber(record, 400, address_form=form)
+        db.session.commit()
+        flash(_("Address saved."), "success")
+        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
+    return _render_subscriber(record, 400, address_form=form)
+
+
+@bp.route("/subscribers/<int:subscriber_id>/phones", methods=["POST"])
+@area_required(Area.CONSOLE)
+def add_phone_page(subscriber_id: int):
+    """Add a number; taking one from another subscriber needs the box ticked."""
+    record = _subscriber_or_404(subscriber_id)
+    form = PhoneForm()
+    if form.validate_on_submit():
+        try:
+            if form.move.data:
+                move_phone(form.phone.data, record, _region())
+            else:
+                add_phone(record, form.phone.data, _region())
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            return _render_subscriber(record, error.status, phone_form=form)
+        db.session.commit()
+        flash(_("Number saved."), "success")
+        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
+    return _render_subscriber(record, 400, phone_form=form)
+
+
+@bp.route("/subscribers/<int:subscriber_id>/flags", methods=["POST"])
+@area_required(Area.CONSOLE)
+def set_flags_page(subscriber_id: int):
+    """Bar or un-bar a caller (with a reason) and set the SMS opt-out."""
+    record = _subscriber_or_404(subscriber_id)
+    form = FlagsForm()
+    if form.validate_on_submit():
+        try:
+            set_barred(record, form.barred.data, form.barred_reason.data)
+            update_subscriber(record, sms_opt_out=form.sms_opt_out.data)
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            return _render_subscriber(record, 400, flags_form=form)
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
+    return _render_subscriber(record, 400, flags_form=form)
+
+
+@bp.route("/places")
+@area_required(Area.CONSOLE)
+def places():
+    """Places matching what the agent typed: the office's gazetteer first, then the geocoder."""
+    from geo.geocoding import find_place
+
+    return jsonify(items=find_place(request.args.get("q", "")[:200], limit=8))
+
+
+@bp.route("/zones.geojson")
+@area_required(Area.CONSOLE)
+def zones_geojson():
+    """The active zones as GeoJSON, the map's backdrop when no tile server is configured."""
+    zones = db.session.scalars(select(Zone).where(Zone.active).order_by(Zone.code)).all()
+    features = [
+        {"type": "Feature", "geometry": z.boundary, "properties": {"code": z.code, "name": z.name(str(get_locale()))}}
+        for z in zones
+    ]
+    return jsonify(type="FeatureCollection", features=features)
