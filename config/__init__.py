@@ -50,6 +50,19 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _shares(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        percents = [float(part) for part in raw.split(",")]
+    except ValueError:
+        raise ConfigError(f"{name} must be three percentages like 5,15,30, not {raw!r}") from None
+    if len(percents) != 3 or any(not 0 <= p <= 100 for p in percents) or sum(percents) > 100:
+        raise ConfigError(f"{name} must be three percentages adding up to at most 100, not {raw!r}")
+    return tuple(p / 100 for p in percents)
+
+
 def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     """The session-signing key: from SECRET_KEY, else one generated once and kept in instance/."""
     if env.get("SECRET_KEY"):
@@ -104,6 +117,10 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "DEFAULT_LOCALE": locale,
         "FEEDBACK_DELAY": _int(env, "FEEDBACK_DELAY", 600),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
+        # The customer pyramid: % of travelling subscribers in platinum, gold and iron (the rest: lead).
+        "TIER_SHARES": _shares(env, "TIER_SHARES", (0.05, 0.15, 0.30)),
+        "TIER_WINDOW_DAYS": _int(env, "TIER_WINDOW_DAYS", 365, minimum=1),
+        "TIER_LAPSE_DAYS": _int(env, "TIER_LAPSE_DAYS", 180, minimum=1),
         "CURRENCY": env.get("CURRENCY", "IRR").upper(),
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),

@@ -1,0 +1,1 @@
+"""What customers are worth to the office: the value pyramid and the loyalty rule."""
