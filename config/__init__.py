@@ -121,6 +121,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "TIER_SHARES": _shares(env, "TIER_SHARES", (0.05, 0.15, 0.30)),
         "TIER_WINDOW_DAYS": _int(env, "TIER_WINDOW_DAYS", 365, minimum=1),
         "TIER_LAPSE_DAYS": _int(env, "TIER_LAPSE_DAYS", 180, minimum=1),
+        # The loyalty rule the fare engine applies: every Nth completed trip gets a discount (0: off).
+        "LOYALTY_EVERY_NTH_TRIP": _int(env, "LOYALTY_EVERY_NTH_TRIP", 0),
+        "LOYALTY_DISCOUNT_PERCENT": _int(env, "LOYALTY_DISCOUNT_PERCENT", 0),
         "CURRENCY": env.get("CURRENCY", "IRR").upper(),
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),

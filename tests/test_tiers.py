@@ -122,3 +122,20 @@ def test_the_nightly_job_runs_in_a_real_worker(app, office, redis_client):
     tiers = dict(db.session.execute(select(Subscriber.name, Subscriber.tier)).all())
     # The configured ten-year window takes in subscriber 9's big trip of 500 days ago.
     assert (tiers["Subscriber 9"], tiers["Subscriber 8"]) == ("platinum", "gold")
+
+
+def test_every_nth_trip_is_discounted():
+    from loyalty.rules import LoyaltyRule, loyalty_discount
+
+    rule = LoyaltyRule(every_nth=5, percent=20)
+    assert [loyalty_discount(rule, before, 1_000_000) for before in range(3, 10)] == [0, 200_000, 0, 0, 0, 0, 200_000]
+    assert loyalty_discount(LoyaltyRule(), 4, 1_000_000) == 0
+    with pytest.raises(ValueError):
+        LoyaltyRule(every_nth=5, percent=150)
+
+
+def test_completed_trips_are_counted(office):
+    from loyalty.rules import completed_trips
+
+    assert completed_trips(office[8].id) == 9
+    assert completed_trips(office[9].id) == 1  # the cancelled one does not count
