@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from accounts.auth import area_required
 from accounts.roles import Area
 from core.extensions import db
 from core.models import utcnow
+from crm.models import Subscriber, SubscriberMerge
+from crm.services import SubscriberError
 from dispatch.models import Booking
 from feedback.models import Complaint, ComplaintStatus, Feedback
+from supervisors.forms import MergeForm
 
 bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
 
@@ -45,3 +50,41 @@ def complaints():
     """The newest complaints first."""
     rows = db.session.scalars(select(Complaint).order_by(Complaint.created_at.desc()).limit(100)).all()
     return render_template("supervisors/complaints.html", complaints=rows)
+
+
+@bp.route("/duplicates")
+@area_required(Area.SUPERVISION)
+def duplicates():
+    """Likely duplicate subscribers, and the merges done so far."""
+    from crm.merge import find_duplicates
+
+    pairs = find_duplicates(limit=100)
+    ids = {i for pair in pairs for i in pair["subscriber_ids"]}
+    people = {s.id: s for s in db.session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
+    merges = db.session.scalars(select(SubscriberMerge).order_by(SubscriberMerge.id.desc()).limit(50)).all()
+    return render_template("supervisors/duplicates.html", pairs=pairs, people=people, merges=merges, form=MergeForm())
+
+
+@bp.route("/duplicates/merge", methods=["POST"])
+@area_required(Area.SUPERVISION)
+def merge():
+    """Merge one subscriber into another; everything moves, the merge is audited."""
+    from crm.merge import merge_subscribers
+
+    form = MergeForm()
+    if not form.validate_on_submit():
+        flash(_("Choose which record to keep."), "error")
+        return redirect(url_for("supervisors.duplicates"))
+    survivor = db.session.get(Subscriber, form.survivor_id.data)
+    duplicate = db.session.get(Subscriber, form.merged_id.data)
+    if survivor is None or duplicate is None:
+        abort(404)
+    try:
+        merge_subscribers(survivor, duplicate, merged_by_id=current_user.id, reason=form.reason.data or "")
+    except SubscriberError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("supervisors.duplicates"))
+    db.session.commit()
+    flash(_("Merged into %(name)s.", name=survivor.name), "success")
+    return redirect(url_for("supervisors.duplicates"))

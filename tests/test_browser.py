@@ -50,14 +50,15 @@ PAGES = {
     "board": ("/dispatch/", "Dispatch board"),
     "wallboard": ("/supervisor/", "Wallboard"),
     "complaints": ("/supervisor/complaints", "Complaints"),
+    "duplicates": ("/supervisor/duplicates", "Duplicates"),
     "users": ("/admin/users", "Staff accounts"),
 }
 # What each role's navigation shows, in order (accounts/roles.py AREAS_BY_ROLE), and where it lands.
 PAGES_BY_ROLE = {
     "agent": ["console"],
     "dispatcher": ["board"],
-    "supervisor": ["console", "board", "wallboard", "complaints"],
-    "admin": ["console", "board", "wallboard", "complaints", "users"],
+    "supervisor": ["console", "board", "wallboard", "complaints", "duplicates"],
+    "admin": ["console", "board", "wallboard", "complaints", "duplicates", "users"],
 }
 LANDING = {"agent": "/console/", "dispatcher": "/dispatch/", "supervisor": "/console/", "admin": "/console/"}
 

@@ -11,6 +11,7 @@ PAGES = {
     "/dispatch/": {"dispatcher", "supervisor", "admin"},
     "/supervisor/": {"supervisor", "admin"},
     "/supervisor/complaints": {"supervisor", "admin"},
+    "/supervisor/duplicates": {"supervisor", "admin"},
     "/admin/users": {"admin"},
 }
 ROLES = ["agent", "dispatcher", "supervisor", "admin"]

@@ -97,3 +97,30 @@ def test_merging_twice_or_into_itself_is_refused(twins):
     merge_subscribers(first, second)
     with pytest.raises(SubscriberError):
         merge_subscribers(first, second)
+
+
+def test_supervisor_merges_from_the_duplicates_page(twins, logged_in):
+    from tests.conftest import csrf_token_of
+
+    first, second = twins
+    client = logged_in("supervisor")
+    page = client.get("/supervisor/duplicates").get_data(as_text=True)
+    assert "علی رضایی" in page and "علي رضائي" in page
+    token = csrf_token_of(page)
+    response = client.post(
+        "/supervisor/duplicates/merge",
+        data={"csrf_token": token, "survivor_id": first.id, "merged_id": second.id, "reason": "same"},
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Subscriber, second.id).merged_into_id == first.id
+    assert "No likely duplicates." in client.get("/supervisor/duplicates").get_data(as_text=True)
+
+
+def test_agents_cannot_merge(twins, logged_in):
+    first, second = twins
+    client = logged_in("agent")
+    assert client.get("/supervisor/duplicates").status_code == 403
+    assert client.post("/supervisor/duplicates/merge", data={}).status_code in (400, 403)
+    db.session.expire_all()
+    assert db.session.get(Subscriber, second.id).merged_into_id is None
