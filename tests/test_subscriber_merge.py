@@ -118,7 +118,7 @@ def test_supervisor_merges_from_the_duplicates_page(twins, logged_in):
 
 
 def test_agents_cannot_merge(twins, logged_in):
-    first, second = twins
+    _first, second = twins
     client = logged_in("agent")
     assert client.get("/supervisor/duplicates").status_code == 403
     assert client.post("/supervisor/duplicates/merge", data={}).status_code in (400, 403)
