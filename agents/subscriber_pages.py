@@ -14,7 +14,8 @@ from agents.blueprint import bp
 from agents.forms import AddressForm, FlagsForm, NewSubscriberForm, NoteForm, PhoneForm
 from agents.timeline import subscriber_timeline
 from core.extensions import db
-from crm.models import Subscriber
+from core.text import normalize_persian
+from crm.models import Address, Subscriber
 from crm.services import (
     PhoneTaken,
     SubscriberError,
@@ -214,10 +215,27 @@ def set_flags_page(subscriber_id: int):
 @bp.route("/places")
 @area_required(Area.CONSOLE)
 def places():
-    """Places matching what the agent typed: the office's gazetteer first, then the geocoder."""
+    """Places matching what the agent typed: the subscriber's own addresses, the gazetteer, then the geocoder."""
     from geo.geocoding import find_place
 
-    return jsonify(items=find_place(request.args.get("q", "")[:200], limit=8))
+    query = request.args.get("q", "")[:200]
+    own = []
+    subscriber_id = request.args.get("subscriber_id", "")
+    if subscriber_id.isdigit() and normalize_persian(query):
+        words = normalize_persian(query).split()
+        for address in db.session.scalars(select(Address).where(Address.subscriber_id == int(subscriber_id))):
+            key = normalize_persian(f"{address.label} {address.text} {address.landmark}")
+            if all(word in key for word in words):
+                own.append(
+                    {
+                        "name": f"{address.label} — {address.text}",
+                        "lat": address.lat,
+                        "lon": address.lon,
+                        "kind": "address",
+                        "source": "subscriber",
+                    }
+                )
+    return jsonify(items=own + find_place(query, limit=8))
 
 
 @bp.route("/zones.geojson")

@@ -170,3 +170,9 @@ def test_zones_are_served_as_geojson(agent, tehran_zones):
 def test_dispatchers_cannot_use_the_subscriber_pages(logged_in, maryam):
     client = logged_in("dispatcher")
     assert client.get(f"/console/subscribers/{maryam.id}").status_code == 403
+
+
+def test_place_search_offers_the_subscribers_own_addresses_first(agent, maryam):
+    items = agent.get("/console/places", query_string={"q": "یاس", "subscriber_id": maryam.id}).get_json()["items"]
+    assert items[0]["source"] == "subscriber"
+    assert items[0]["name"].startswith("خانه")

@@ -57,7 +57,8 @@ if (form && mapBox && L) {
     const query = search.value.trim();
     if (query.length < 2) { results.replaceChildren(); return; }
     pending = setTimeout(async () => {
-      const url = `${mapBox.dataset.places}?q=${encodeURIComponent(query)}`;
+      const url = new URL(mapBox.dataset.places, window.location.href);
+      url.searchParams.set('q', query);
       const response = await fetch(url, { credentials: 'same-origin' });
       if (!response.ok || search.value.trim() !== query) return;
       const { items } = await response.json();
