@@ -24,7 +24,8 @@ class User(UserMixin, CreatedAt, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
-    calendar: Mapped[str] = mapped_column(String(16), default="gregorian")
+    # Persian pages show Jalali dates unless the user asks for Gregorian ones.
+    calendar: Mapped[str] = mapped_column(String(16), default="jalali")
     phone: Mapped[str | None] = mapped_column(String(32))  # where calls are bridged, E.164 or SIP
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
+from babel.numbers import format_decimal
 from flask import current_app, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
@@ -52,3 +53,11 @@ def show_datetime(moment: datetime | None) -> str:
         local = jdatetime.datetime.fromgregorian(datetime=office_time(moment))
         return persian_digits(local.strftime("%Y/%m/%d %H:%M"))
     return format_datetime(moment, "short")
+
+
+def show_number(value: int | float | None) -> str:
+    """A number grouped the page language's way, in Persian digits on Persian pages."""
+    if value is None:
+        return ""
+    text = format_decimal(value, locale=get_locale(), numbering_system="default")
+    return persian_digits(text) if str(get_locale()) == "fa" else text

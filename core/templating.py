@@ -8,7 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from accounts.roles import Area
-from core.i18n import show_datetime, text_direction
+from core.i18n import show_datetime, show_number, text_direction
+from crm.phones import display_phone
 
 # One entry per area: the navigation shows only the areas the user's role may enter.
 NAVIGATION = [
@@ -36,3 +37,5 @@ def register_template_helpers(app: Flask) -> None:
         }
 
     app.add_template_filter(show_datetime, "datetime")
+    app.add_template_filter(show_number, "number")
+    app.add_template_filter(display_phone, "phone")

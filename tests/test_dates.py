@@ -32,15 +32,20 @@ def test_english_user_sees_the_office_clock(logged_in, booking_at_nowruz):
     assert "3/21/26, 12:00\u202fAM" in html or "3/21/26, 12:00 AM" in html
 
 
-def test_persian_user_with_jalali_calendar_sees_the_persian_date(app, logged_in, booking_at_nowruz):
+def test_persian_user_sees_the_jalali_date_by_default(app, logged_in, booking_at_nowruz):
+    html = logged_in("dispatcher", language="fa").get("/dispatch/").get_data(as_text=True)
+    assert "۱۴۰۵/۰۱/۰۱ ۰۰:۰۰" in html
+
+
+def test_persian_user_may_choose_gregorian_dates(app, logged_in, booking_at_nowruz):
     from accounts.services import find_user
 
     client = logged_in("dispatcher", language="fa")
-    user = find_user("dispatcher")
-    user.calendar = "jalali"
+    find_user("dispatcher").calendar = "gregorian"
     db.session.commit()
     html = client.get("/dispatch/").get_data(as_text=True)
-    assert "۱۴۰۵/۰۱/۰۱ ۰۰:۰۰" in html
+    assert "۱۴۰۵/۰۱/۰۱" not in html
+    assert "2026/3/21" in html
 
 
 def test_stored_value_is_utc_and_comes_back_aware(app, booking_at_nowruz):
@@ -48,3 +53,16 @@ def test_stored_value_is_utc_and_comes_back_aware(app, booking_at_nowruz):
     stored = db.session.get(Booking, booking_at_nowruz.id).pickup_at
     assert stored == NOWRUZ_UTC
     assert stored.utcoffset().total_seconds() == 0
+
+
+def test_money_is_grouped_in_persian_digits_on_persian_pages(app, logged_in, booking_at_nowruz):
+    booking_at_nowruz.fare = 2_210_000
+    db.session.commit()
+    persian = logged_in("dispatcher", language="fa").get("/dispatch/").get_data(as_text=True)
+    assert "۲٬۲۱۰٬۰۰۰" in persian
+
+
+def test_money_is_grouped_with_commas_on_english_pages(app, logged_in, booking_at_nowruz):
+    booking_at_nowruz.fare = 2_210_000
+    db.session.commit()
+    assert "2,210,000" in logged_in("dispatcher", language="en").get("/dispatch/").get_data(as_text=True)

@@ -146,22 +146,22 @@ def test_language_switch_needs_csrf(logged_in):
     assert client.post("/language/fa").status_code == 400
 
 
-def test_preferences_choose_the_jalali_calendar(logged_in):
+def test_preferences_choose_the_gregorian_calendar(logged_in):
     client = logged_in("agent")
     token = csrf_token_of(client.get("/preferences").get_data(as_text=True))
-    response = client.post("/preferences", data={"csrf_token": token, "language": "fa", "calendar": "jalali"})
+    response = client.post("/preferences", data={"csrf_token": token, "language": "fa", "calendar": "gregorian"})
     assert response.status_code == 302
     from accounts.services import find_user
 
     user = find_user("agent")
-    assert (user.language, user.calendar) == ("fa", "jalali")
+    assert (user.language, user.calendar) == ("fa", "gregorian")
 
 
 def test_preferences_refuse_an_unknown_language(logged_in):
     client = logged_in("agent")
     token = csrf_token_of(client.get("/preferences").get_data(as_text=True))
-    response = client.post("/preferences", data={"csrf_token": token, "language": "de", "calendar": "jalali"})
+    response = client.post("/preferences", data={"csrf_token": token, "language": "de", "calendar": "gregorian"})
     assert response.status_code == 200  # the form again, with its error
     from accounts.services import find_user
 
-    assert find_user("agent").calendar == "gregorian"
+    assert find_user("agent").calendar == "jalali"  # the default, unchanged

@@ -1,0 +1,95 @@
+"""An agent at the console, in headless Chromium against the demo office served by gunicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+from sqlalchemy import create_engine, text
+
+from tests.support.live_server import flask_command, live_server, show_log_on_failure
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo_server(request, redis_url):
+    with live_server(redis_url) as running, show_log_on_failure(request.config, running, Path(__file__)):
+        flask_command(["demo", "seed"], running.env)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def agent_page(demo_server, browser):
+    context = browser.new_context(base_url=demo_server.url, locale="fa-IR", viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("input[name=username]", "agent")
+    page.fill("input[name=password]", "demo-agent")
+    page.click("main button[type=submit]")
+    expect(page).to_have_url(f"{demo_server.url}/console/")
+    yield page
+    context.close()
+
+
+def a_demo_subscriber(server) -> tuple[int, str, str]:
+    engine = create_engine(server.env["DATABASE_URL"])
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT s.id, s.name, p.e164 FROM subscribers s JOIN subscriber_phones p ON p.subscriber_id = s.id "
+                "WHERE p.e164 LIKE '+989%' AND (SELECT count(*) FROM addresses a WHERE a.subscriber_id = s.id) >= 2 "
+                "ORDER BY s.id LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    return row
+
+
+def test_number_lookup_pops_the_record_and_an_address_is_added_from_the_map(agent_page, demo_server):
+    page = agent_page
+    subscriber_id, name, e164 = a_demo_subscriber(demo_server)
+    national = "0" + e164.removeprefix("+98")
+    persian = national.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+
+    page.fill("#lookup-phone", persian)
+    page.click("form[role=search] >> nth=0 >> button")
+    expect(page).to_have_url(f"{demo_server.url}/console/subscribers/{subscriber_id}")
+    expect(page.locator("h1")).to_have_text(name)
+    expect(page.locator("[data-addresses] li")).not_to_have_count(0)
+    addresses_before = page.locator("[data-addresses] li").count()
+
+    page.click("text=افزودن نشانی")
+    page.fill("[data-place-search]", "تجريش")  # Arabic yeh, as often typed
+    result = page.locator("[data-place-results] button").first
+    expect(result).to_be_visible()
+    result.click()
+    expect(page.locator("[data-pin-state]")).to_have_class("map-hint placed")
+    page.fill("#label", "باشگاه")
+    page.fill("#driver_notes", "جلوی در ورودی شمالی")
+    page.click("text=ذخیرهٔ نشانی")
+    expect(page.locator("[data-addresses] li")).to_have_count(addresses_before + 1)
+    expect(page.locator("[data-addresses]")).to_contain_text("جلوی در ورودی شمالی")
+    page.screenshot(path=str(Path(__file__).parent.parent / "test-artifacts" / "subscriber-fa-1366x768.png"))
+
+
+def test_unknown_number_becomes_a_new_subscriber(agent_page, demo_server):
+    page = agent_page
+    page.fill("#lookup-phone", "0999 000 1234")
+    page.click("form[role=search] >> nth=0 >> button")
+    expect(page.locator("#phone")).to_have_value("0999 000 1234")
+    page.fill("#name", "مسافر تازه")
+    page.click("button.primary")
+    expect(page.locator("h1")).to_have_text("مسافر تازه")
+    expect(page.locator(".phones")).to_contain_text("0999 000 1234")
