@@ -1,7 +1,13 @@
-"""Engine settings that depend on the database behind it."""
+"""Engine settings that depend on the database behind it, and savepoints that work on all of them."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import SessionTransaction
+
+from core.extensions import db
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:
@@ -32,3 +38,27 @@ def render_migration_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def ensure_transaction() -> None:
+    """Open the session's database transaction now if it is not open yet (see ``savepoint``)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:
+            raw.execute("BEGIN")
+
+
+@contextmanager
+def savepoint() -> Iterator[SessionTransaction]:
+    """A SAVEPOINT whose failure undoes only its own work, inside a real transaction on every database.
+
+    Python's sqlite3 opens a transaction only before a write, and a SAVEPOINT outside one is a
+    transaction of its own whose release commits for good: a later rollback (a dry run, a refused
+    import) would then keep it. So on SQLite a transaction is opened first. (Reads stay outside
+    transactions there on purpose: a read snapshot held across a request would make SQLite refuse the
+    request's write the moment another process had written in between.)
+    """
+    ensure_transaction()
+    with db.session.begin_nested() as nested:
+        yield nested

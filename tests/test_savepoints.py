@@ -1,0 +1,32 @@
+"""A savepoint's work is kept only if the whole transaction commits, on SQLite as on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from accounts.models import User
+from core.database import savepoint
+from core.extensions import db
+
+
+def users() -> int:
+    return db.session.scalar(select(func.count(User.id)))
+
+
+def test_rolling_back_after_a_savepoint_keeps_nothing(app):
+    db.session.rollback()  # start from no open transaction, as a fresh request does
+    with savepoint():
+        db.session.add(User(username="ghost", display_name="ghost", password_hash="x", role="agent"))
+    db.session.rollback()
+    assert users() == 0
+
+
+def test_a_failed_savepoint_undoes_only_itself(app):
+    db.session.add(User(username="kept", display_name="kept", password_hash="x", role="agent"))
+    with pytest.raises(IntegrityError), savepoint():  # the unique username refuses the second row
+        db.session.add(User(username="kept", display_name="dup", password_hash="x", role="agent"))
+        db.session.flush()
+    db.session.commit()
+    assert users() == 1
