@@ -1,0 +1,760 @@
+"""Importing an existing office's subscriber list from CSV: messy numbers, duplicate rows, missing pins.
+
+``import_subscribers(stream, region)`` reads a CSV with a header row and gives every data row one
+outcome in an ``ImportReport``:
+
+- ``imported``: a new subscriber;
+- ``merged``: one of the row's numbers already belongs to a subscriber (in the database, or created by
+  an earlier row of the same file): the row's new numbers, its address and its notes go to that
+  subscriber instead of a duplicate;
+- ``rejected``, with the reason: no valid number (the bad values are listed), no name and no known
+  number, numbers of two different subscribers, a bad or far-away point, a text too long (a notes cell
+  over 2,000 characters is refused, not cut: cutting would lose what the office wrote).
+
+A row with some bad numbers and at least one good one goes in with the good ones and a warning naming
+the bad ones. A row whose address has no coordinates is placed from the offline gazetteer when the
+address text *is* a place's name (``تجریش`` → Tajrish), otherwise the subscriber goes in without the
+address and its text is appended to their notes ("needs a pin"), so nothing is lost.
+
+Atomicity and speed: every row is checked in Python first (numbers, lengths, points, zones, who owns
+the numbers — one ``IN`` query per chunk of rows), so that only rows the database itself refuses can
+fail late. A chunk (``chunk_size`` rows) is written inside one SAVEPOINT: a flush of the changes to
+subscribers already in the book, then the new subscribers, numbers and addresses as three multi-row
+INSERTs. If the database refuses any of it, the chunk is rolled back to its SAVEPOINT and written again
+one row per SAVEPOINT, so the refused row leaves no trace (no subscriber, number or address) and the
+others go in. An import never half-applies a row.
+
+Transactions: like the rest of the subscriber book this only flushes, and the caller commits once at
+the end (the whole file is one transaction). With ``commit_chunks=True`` every completed chunk is
+committed as it is done (the CLI does this: SQLite has one writer, and the live console must be able
+to write between chunks); the caller still commits the last one. Importing the same file again
+merges every row and adds nothing, so an import stopped halfway can simply be run again.
+``dry_run=True`` rolls everything back (to a SAVEPOINT taken at the start, so the caller's own pending
+work is untouched) and returns the same report (on SQLite even the subscriber ids are the ones the rows
+would get; a PostgreSQL sequence does not roll back, so there they are only indicative).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import phonenumbers
+from flask import current_app
+from geopy.distance import geodesic
+from shapely.geometry import Point
+from shapely.ops import nearest_points
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import selectinload
+
+from config import LOCALES
+from core.database import ensure_transaction, savepoint
+from core.extensions import db
+from core.models import utcnow
+from core.text import ascii_digits, normalize_persian
+from crm.merge import SAME_PLACE_DEGREES, TIER_RANK
+from crm.models import Address, Subscriber, SubscriberPhone, Tier
+from crm.phones import PhoneNumberError, to_e164
+from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX
+from geo.gazetteer import search_places, search_text
+from geo.points import PointError, check_in_service_area, check_point, service_area_km
+from geo.zones import ZoneIndex, _from_km, _to_km, zone_index
+
+CHUNK_SIZE = 1000
+BARRED_REASON_MAX = 500
+IMPORTED, MERGED, REJECTED = "imported", "merged", "rejected"
+
+# Column names people use, folded by _header_key. "phone" may appear in several columns.
+COLUMN_ALIASES = {
+    "id": ["id", "شناسه"],  # an export's own id: read past, the new database gives new ids
+    "name": ["name", "fullname", "firstname", "نام", "نامونامخانوادگی", "نامکامل", "نامکوچک", "ناممشترک"],
+    "last_name": ["lastname", "surname", "familyname", "family", "نامخانوادگی", "فامیلی"],
+    "phone": [
+        "phone",
+        "phones",
+        "mobile",
+        "tel",
+        "telephone",
+        "cell",
+        "number",
+        "تلفن",
+        "تلفنها",
+        "تلفنهمراه",
+        "تلفنثابت",
+        "موبایل",
+        "همراه",
+        "شماره",
+        "شمارهتلفن",
+        "شمارهتماس",
+    ],
+    "address": ["address", "addresstext", "نشانی", "آدرس"],
+    "address_label": ["addresslabel", "label", "عنوان", "عنواننشانی", "برچسب"],
+    "unit": ["unit", "واحد"],
+    "landmark": ["landmark", "نشانه"],
+    "driver_notes": ["drivernotes", "توضیحراننده"],
+    "lat": ["lat", "latitude", "عرض", "عرضجغرافیایی"],
+    "lon": ["lon", "lng", "long", "longitude", "طول", "طولجغرافیایی"],
+    "notes": ["notes", "note", "comments", "توضیحات", "یادداشت"],
+    "language": ["language", "lang", "زبان"],
+    "tier": ["tier", "سطح"],
+    "barred": ["barred", "مسدود"],
+    "barred_reason": ["barredreason", "دلیلمسدودی"],
+    "sms_opt_out": ["smsoptout", "nosms", "لغوپیامک"],
+}
+LANGUAGES = {"fa": "fa", "farsi": "fa", "persian": "fa", "فارسی": "fa", "en": "en", "english": "en", "انگلیسی": "en"}
+TRUE = {"1", "true", "yes", "y", "x", "بله", "آری", "بلی", "دارد"}
+FALSE = {"", "0", "false", "no", "n", "خیر", "نه", "ندارد"}
+DEFAULT_LABEL = {"fa": "نشانی", "en": "Address"}
+NEEDS_A_PIN = {"fa": "نشانی بدون نقشه (نیاز به سنجاق)", "en": "Address (needs a pin)"}
+DELIMITERS = ("\t", ";", ",")
+_MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+_HEADER_NOISE = re.compile(r"[\s_\-.:/()]+")
+_PHONE_SPLIT = re.compile(r"[,;/\n\r|،؛]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What crm.exporter puts before a cell that a spreadsheet would run as a formula.
+_FORMULA_GUARD = re.compile(r"^'(?=[=+\-@\t\r])")
+
+
+class ImportFileError(ValueError):
+    """A file that cannot be imported at all: unreadable, empty, or without name and phone columns."""
+
+
+@dataclass
+class RowResult:
+    """What happened to one data row of the file."""
+
+    line: int
+    outcome: str
+    subscriber_id: int | None = None
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    _subscriber: object = field(default=None, repr=False, compare=False)  # until the chunk is written
+
+
+@dataclass
+class ImportReport:
+    """Counts and one entry per data row; ``warnings`` counts warning messages, not rows."""
+
+    dry_run: bool = False
+    delimiter: str = ","
+    ignored_columns: list[str] = field(default_factory=list)
+    entries: list[RowResult] = field(default_factory=list)
+    rows: int = 0
+    imported: int = 0
+    merged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+
+    def add(self, entry: RowResult) -> None:
+        self.entries.append(entry)
+        self.rows += 1
+        setattr(self, entry.outcome, getattr(self, entry.outcome) + 1)
+        self.warnings += len(entry.warnings)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "imported": self.imported,
+            "merged": self.merged,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+        }
+
+    def write_csv(self, stream: TextIO) -> None:
+        """The report for the office: line, outcome, subscriber_id, reason (or the warnings)."""
+        writer = csv.writer(stream)
+        writer.writerow(["line", "outcome", "subscriber_id", "reason"])
+        for entry in self.entries:
+            reason = entry.reason if entry.outcome == REJECTED else "; ".join(entry.warnings)
+            writer.writerow([entry.line, entry.outcome, entry.subscriber_id or "", reason])
+
+    def as_csv(self) -> str:
+        buffer = io.StringIO()
+        self.write_csv(buffer)
+        return buffer.getvalue()
+
+
+@dataclass
+class _Row:
+    """One data row, read and checked, with no database object yet (so it can be applied again)."""
+
+    line: int
+    name: str = ""
+    numbers: list[tuple[str, str]] = field(default_factory=list)  # (e164, kind), in file order
+    notes: str = ""
+    language: str | None = None
+    tier: str | None = None
+    barred: bool = False
+    barred_reason: str = ""
+    sms_opt_out: bool = False
+    address: dict | None = None
+    unplaced: str = ""  # an address that could not be placed, for the notes
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _header_key(text: str) -> str:
+    return _HEADER_NOISE.sub("", normalize_persian(text.replace("\ufeff", "")))
+
+
+_ALIASES = {_header_key(alias): name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
+
+
+def _map_header(header: list[str]) -> tuple[dict[str, list[int]], list[str]]:
+    columns: dict[str, list[int]] = {}
+    ignored = []
+    for index, title in enumerate(header):
+        key = _header_key(title)
+        name = _ALIASES.get(key)
+        if name is None and _ALIASES.get(key.rstrip("0123456789")) == "phone":  # phone2, تلفن ۲
+            name = "phone"
+        if name is None:
+            if title.strip():
+                ignored.append(title.strip())
+            continue
+        if name != "phone" and name in columns:
+            raise ImportFileError(f"two columns for {name}: {header[columns[name][0]]!r} and {title!r}")
+        columns.setdefault(name, []).append(index)
+    missing = [what for what in ("name", "phone") if what not in columns]
+    if missing:
+        found = ", ".join(repr(t) for t in header if t.strip()) or "none"
+        raise ImportFileError(f"no {' and no '.join(missing)} column in the header (columns found: {found})")
+    return columns, ignored
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _records(stream: TextIO) -> tuple[str, Iterator[tuple[int, list[str]]]]:
+    """The delimiter and an iterator of (first line number, cells) of every record, header first."""
+    first = stream.readline()
+    skipped = 0  # blank lines before the header, which the csv reader does not see
+    while first and not first.strip("\ufeff \t\r\n"):
+        first = stream.readline()
+        skipped += 1
+    if not first:
+        raise ImportFileError("the file is empty")
+    first = first.lstrip("\ufeff")
+    delimiter = _delimiter(first)
+    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
+
+    def generate() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            start = reader.line_num + 1 + skipped
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ImportFileError(f"line {start}: {exc}") from None
+            yield start, cells
+
+    return delimiter, generate()
+
+
+def check_file(stream: TextIO) -> None:
+    """Read a whole file without touching the database: ImportFileError if it cannot be imported."""
+    _, records = _records(stream)
+    _map_header(next(records)[1])
+    for _ in records:
+        pass
+
+
+def _cell(value: str) -> str:
+    return _FORMULA_GUARD.sub("", _CONTROL.sub("", value))
+
+
+def _one_line(value: str) -> str:
+    return " ".join(_cell(value).split())
+
+
+def _too_long(what: str, text: str, maximum: int) -> str | None:
+    if len(text) > maximum:
+        return f"{what} is {len(text)} characters long (at most {maximum})"
+    return None
+
+
+class _Importer:
+    def __init__(self, region: str):
+        self.region = region
+        self.locale = current_app.config.get("DEFAULT_LOCALE", "fa")
+        self._numbers: dict[str, tuple[str, str] | None] = {}  # one piece of a phone cell → (e164, kind)
+        self._places: dict[str, dict | None] = {}
+        self.created: dict[int, int] = {}  # subscriber id → the line that created it
+        self._phone_facts: dict[str, tuple[str, str]] = {}
+        self.zones: ZoneIndex | None = None
+
+    def start_chunk(self) -> None:
+        self.zones = zone_index()
+
+    def _zone(self, lat: float, lon: float) -> int | None:
+        """The zone id of a checked point as geo.zones.zone_for_point picks it; PointError if out of the area.
+
+        It asks one zone index for a whole chunk: zone_for_point and check_in_service_area read the zones'
+        version stamp from the database on every call, which was most of an import's time. (If geo.zones
+        took an index as an argument, this could call it instead of repeating its few lines.)
+        """
+        index = self.zones or zone_index()
+        if index.tree is not None:
+            point = Point(lon, lat)
+            hits = [index.entries[i] for i in index.tree.query(point) if index.entries[i].geometry.covers(point)]
+            if hits:
+                return min(hits, key=lambda entry: (entry.area, entry.id)).id
+        if index.union_km is None:
+            return None  # no zones yet: every valid point is in the area
+        # Outside every zone: the distance as geo.zones.km_from_zones measures it, from the same index.
+        nearest = nearest_points(index.union_km, _to_km(Point(lon, lat), index.origin))[0]
+        if geodesic((lat, lon), _from_km(nearest.x, nearest.y, index.origin)).km > service_area_km():
+            check_in_service_area(lat, lon)  # refuses the point, in its own words
+        return None
+
+    def _facts(self, e164: str) -> tuple[str, str]:
+        """crm.phones.phone_kind and display_phone (without spaces) of a number, from one parse, once."""
+        facts = self._phone_facts.get(e164)
+        if facts is None:
+            number = phonenumbers.parse(e164)
+            kind = "mobile" if phonenumbers.number_type(number) in _MOBILE else "landline"
+            display = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            facts = self._phone_facts[e164] = (kind, display.replace(" ", ""))
+        return facts
+
+    def _search_key(self, subscriber: Subscriber | _New) -> None:
+        """crm.services.refresh_search_key, with each number's national spelling worked out once.
+
+        Parsing numbers was half of an import's time; a test checks both against crm.phones.
+        """
+        parts = [subscriber.name]
+        for phone in subscriber.phones:
+            parts += [phone.e164, self._facts(phone.e164)[1]]
+        parts += [f"{a.label} {a.text} {a.landmark}" for a in subscriber.addresses]
+        subscriber.search_key = normalize_persian(" | ".join(parts))
+
+    # -- reading a row (no database writes; zone and gazetteer lookups only) --
+
+    def _number(self, text: str) -> tuple[str, str] | None:
+        if text not in self._numbers:
+            try:
+                e164 = to_e164(text, self.region)
+                self._numbers[text] = (e164, self._facts(e164)[0])
+            except PhoneNumberError:
+                self._numbers[text] = None
+        return self._numbers[text]
+
+    def _phones(self, cells: list[str], row: _Row) -> None:
+        bad = []
+        for cell in cells:
+            for piece in _PHONE_SPLIT.split(_CONTROL.sub("", cell)):
+                piece = piece.strip()
+                if not piece:
+                    continue
+                found = self._number(piece)
+                if found is None and len(piece.split()) > 1:
+                    # "+989123456789 +982122710000": several numbers with spaces between them.
+                    tokens = [t for t in piece.split() if any(ch.isdigit() for ch in ascii_digits(t))]
+                    numbers = [self._number(t) for t in tokens]
+                    if tokens and all(numbers):
+                        for number in numbers:
+                            if number not in row.numbers:
+                                row.numbers.append(number)
+                        continue
+                if found is None:
+                    bad.append(piece)
+                elif found not in row.numbers:
+                    row.numbers.append(found)
+        listed = ", ".join(repr(b) for b in bad)
+        if not row.numbers:
+            row.errors.append(f"no valid phone number ({listed})" if bad else "no phone number")
+        elif bad:
+            row.warnings.append(f"not phone numbers, left out: {listed}")
+
+    def _place(self, text: str) -> dict | None:
+        """The gazetteer place whose name is exactly this address text, if any."""
+        key = search_text(text)
+        if key not in self._places:
+            hits = search_places(text, limit=1)
+            best = hits[0] if hits else None
+            strong = best is not None and key in {search_text(best["name_fa"]), search_text(best["name_en"])}
+            if strong:
+                try:
+                    self._zone(best["lat"], best["lon"])
+                except PointError:
+                    strong = False
+            self._places[key] = best if strong else None
+        return self._places[key]
+
+    def _address(self, get, row: _Row) -> None:
+        fields = {
+            "text": _one_line(get("address")),
+            "label": _one_line(get("address_label")),
+            "unit": _one_line(get("unit")),
+            "landmark": _one_line(get("landmark")),
+            "driver_notes": _one_line(get("driver_notes")),
+        }
+        for name, text in fields.items():
+            problem = _too_long("address" if name == "text" else name, text, ADDRESS_LIMITS[name])
+            if problem:
+                row.errors.append(problem)
+        lat_text, lon_text = (ascii_digits(get(name)).strip() for name in ("lat", "lon"))
+        point = None
+        if lat_text or lon_text:
+            if not (lat_text and lon_text):
+                given, missing = ("latitude", "longitude") if lat_text else ("longitude", "latitude")
+                row.errors.append(f"{given} given without {missing}")
+                return
+            lat_text, lon_text = (re.sub(r"^(-?\d+),(\d+)$", r"\1.\2", t) for t in (lat_text, lon_text))
+            try:
+                point = check_point(lat_text, lon_text)
+                zone_id = self._zone(*point)
+            except PointError as exc:
+                problem = f"coordinates ({lat_text}, {lon_text}): {exc}"
+                if point is not None and self._fits(point[1], point[0]):
+                    problem += "; latitude and longitude look swapped"
+                row.errors.append(problem)
+                return
+        if not fields["text"]:
+            if point is not None:
+                row.warnings.append(f"coordinates ({lat_text}, {lon_text}) without an address text, left out")
+            return
+        if row.errors:
+            return
+        if point is None:
+            place = self._place(fields["text"])
+            if place is None:
+                label = f"{fields['label']}: " if fields["label"] else ""
+                unit = f" ({fields['unit']})" if fields["unit"] else ""
+                row.unplaced = f"{NEEDS_A_PIN.get(self.locale, NEEDS_A_PIN['en'])}: {label}{fields['text']}{unit}"
+                row.warnings.append("address kept in notes, needs a pin")
+                return
+            point = (place["lat"], place["lon"])
+            zone_id = self._zone(*point)
+            where = f"{place['name_fa']} ({place['name_en']})"
+            row.warnings.append(f"address placed at the gazetteer's {where}; check the pin")
+        fields["label"] = fields["label"] or DEFAULT_LABEL.get(self.locale, DEFAULT_LABEL["en"])
+        row.address = {**fields, "lat": point[0], "lon": point[1], "zone_id": zone_id}
+
+    def read_row(self, line: int, cells: list[str], columns: dict[str, list[int]]) -> _Row:
+        def get(name: str) -> str:
+            indexes = columns.get(name)
+            return cells[indexes[0]] if indexes and indexes[0] < len(cells) else ""
+
+        row = _Row(line)
+        row.name = " ".join(filter(None, [_one_line(get("name")), _one_line(get("last_name"))]))
+        problem = _too_long("name", row.name, NAME_MAX)
+        if problem:
+            row.errors.append(problem)
+        self._phones([cells[i] for i in columns["phone"] if i < len(cells)], row)
+        row.notes = _cell(get("notes")).strip()
+        problem = _too_long("notes", row.notes, NOTES_MAX)
+        if problem:
+            row.errors.append(problem)
+
+        language = normalize_persian(get("language"))
+        if language:
+            row.language = LANGUAGES.get(language)
+            if row.language is None or row.language not in LOCALES:
+                row.warnings.append(f"unknown language {get('language').strip()!r}, left as the office's")
+                row.language = None
+        tier = normalize_persian(get("tier"))
+        if tier:
+            row.tier = tier if tier in {t.value for t in Tier} else None
+            if row.tier is None:
+                row.warnings.append(f"unknown tier {get('tier').strip()!r}, ignored")
+        row.barred = self._flag(get("barred"), "barred", row)
+        row.barred_reason = _one_line(get("barred_reason"))
+        problem = _too_long("barred_reason", row.barred_reason, BARRED_REASON_MAX)
+        if problem:
+            row.errors.append(problem)
+        if row.barred and not row.barred_reason:
+            row.barred_reason = "barred in the imported list"
+        row.sms_opt_out = self._flag(get("sms_opt_out"), "sms_opt_out", row)
+        self._address(get, row)
+        return row
+
+    def _fits(self, lat: float, lon: float) -> bool:
+        try:
+            self._zone(lat, lon)
+        except PointError:
+            return False
+        return True
+
+    @staticmethod
+    def _flag(value: str, what: str, row: _Row) -> bool:
+        folded = normalize_persian(value)
+        if folded in TRUE:
+            return True
+        if folded not in FALSE:
+            row.warnings.append(f"{what}: {value.strip()!r} is neither yes nor no, read as no")
+        return False
+
+    # -- applying a row: in-memory changes only; _write puts a chunk's changes in the database --
+
+    def apply(self, row: _Row, owners: dict[str, Subscriber | _New], news: list[_New]) -> RowResult:
+        if row.errors:
+            return RowResult(row.line, REJECTED, reason="; ".join(row.errors))
+        targets: list[Subscriber | _New] = []
+        for e164, _ in row.numbers:
+            owner = owners.get(e164)
+            if owner is not None and all(owner is not t for t in targets):
+                targets.append(owner)
+        if len(targets) > 1:
+            owned = ", ".join(f"{e164} → {self._who(owners[e164])}" for e164, _ in row.numbers if e164 in owners)
+            return RowResult(
+                row.line,
+                REJECTED,
+                reason=f"the numbers belong to different subscribers ({owned}); merge those first",
+            )
+        if targets:
+            return self._merge(row, targets[0], owners)
+        return self._create(row, owners, news)
+
+    def _create(self, row: _Row, owners: dict, news: list[_New]) -> RowResult:
+        if not row.name:
+            numbers = ", ".join(e164 for e164, _ in row.numbers)
+            return RowResult(row.line, REJECTED, reason=f"no name, and no subscriber has these numbers ({numbers})")
+        notes = "\n".join(filter(None, [row.notes, row.unplaced]))
+        problem = _too_long("notes with the unplaced address", notes, NOTES_MAX)
+        if problem:
+            return RowResult(row.line, REJECTED, reason=problem)
+        subscriber = _New(
+            row.line,
+            name=row.name,
+            language=row.language or self.locale,
+            notes=notes,
+            tier=row.tier or Tier.LEAD.value,
+            barred=row.barred,
+            barred_reason=row.barred_reason if row.barred else "",
+            sms_opt_out=row.sms_opt_out,
+        )
+        subscriber.phones = [_Plain(e164=e164, kind=kind) for e164, kind in row.numbers]
+        subscriber.addresses = [_Plain(**row.address)] if row.address else []
+        self._search_key(subscriber)
+        news.append(subscriber)
+        for e164, _ in row.numbers:
+            owners[e164] = subscriber
+        return RowResult(row.line, IMPORTED, warnings=list(row.warnings), _subscriber=subscriber)
+
+    def _merge(self, row: _Row, subscriber: Subscriber | _New, owners: dict) -> RowResult:
+        warnings = list(row.warnings)
+        notes = subscriber.notes or ""
+        for addition in (row.notes, row.unplaced):
+            if addition and addition not in notes:
+                notes = f"{notes}\n{addition}".strip()
+        if len(notes) > NOTES_MAX:
+            who = self._who(subscriber)
+            reason = f"{who}'s notes would be {len(notes)} characters long with this row's (at most {NOTES_MAX})"
+            return RowResult(row.line, REJECTED, reason=reason)
+        if row.name and normalize_persian(row.name) != normalize_persian(subscriber.name):
+            who = self._who(subscriber)
+            warnings.append(f"name {row.name!r} differs from {who}'s {subscriber.name!r}; kept theirs")
+        new_numbers = [(e164, kind) for e164, kind in row.numbers if e164 not in owners]
+        address = row.address
+        if address and any(_same_address(address, saved) for saved in subscriber.addresses):
+            address = None
+
+        if notes != subscriber.notes:
+            subscriber.notes = notes
+        # The stricter flag and the better tier win, as in crm.merge.
+        if row.barred and not subscriber.barred:
+            subscriber.barred, subscriber.barred_reason = True, row.barred_reason
+        if row.sms_opt_out and not subscriber.sms_opt_out:
+            subscriber.sms_opt_out = True
+        if row.tier and TIER_RANK.get(row.tier, 3) < TIER_RANK.get(subscriber.tier, 3):
+            subscriber.tier = row.tier
+        new = isinstance(subscriber, _New)
+        for e164, kind in new_numbers:
+            subscriber.phones.append(_Plain(e164=e164, kind=kind) if new else SubscriberPhone(e164=e164, kind=kind))
+            owners[e164] = subscriber
+        if address:
+            subscriber.addresses.append(_Plain(**address) if new else Address(**address))
+        if new_numbers or address:
+            self._search_key(subscriber)
+        return RowResult(row.line, MERGED, subscriber.id, warnings=warnings, _subscriber=subscriber)
+
+    def _who(self, subscriber: Subscriber | _New) -> str:
+        """Subscribers this import created are named by their line (the same however the file is chunked)."""
+        line = subscriber.line if isinstance(subscriber, _New) else self.created.get(subscriber.id)
+        return f"the subscriber of line {line}" if line else f"subscriber {subscriber.id}"
+
+
+class _Plain:
+    """A phone or address of a subscriber this chunk creates: attributes only, no ORM object."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class _New:
+    """A subscriber this chunk creates, as plain values: a chunk is inserted in a few statements.
+
+    Building ORM objects and letting the unit of work insert them took most of an import's time.
+    """
+
+    def __init__(self, line: int, **values):
+        self.line = line
+        self.id: int | None = None
+        self.phones: list[_Plain] = []
+        self.addresses: list[_Plain] = []
+        self.search_key = ""
+        self.__dict__.update(values)
+
+    def values(self) -> dict:
+        keys = ("name", "language", "notes", "tier", "barred", "barred_reason", "sms_opt_out", "search_key")
+        return {key: getattr(self, key) for key in keys}
+
+
+def _write(news: list[_New]) -> None:
+    """Flush the changes to existing subscribers, then insert the new ones with their numbers and addresses.
+
+    Core statements on the tables (executemany; the subscribers' ids come back in order through
+    RETURNING), with one timestamp for the chunk: the lightest way to many rows that SQLAlchemy has.
+    """
+    db.session.flush()
+    if not news:
+        return
+    now = utcnow()
+    connection = db.session.connection()
+    subscribers = Subscriber.__table__
+    statement = subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True)
+    rows = [{**new.values(), "created_at": now, "updated_at": now} for new in news]
+    ids = connection.execute(statement, rows).scalars().all()
+    for new, subscriber_id in zip(news, ids, strict=True):
+        new.id = subscriber_id
+    phones = [
+        {"subscriber_id": n.id, "e164": p.e164, "kind": p.kind, "created_at": now} for n in news for p in n.phones
+    ]
+    connection.execute(SubscriberPhone.__table__.insert(), phones)
+    addresses = [{"subscriber_id": n.id, "created_at": now, **a.__dict__} for n in news for a in n.addresses]
+    if addresses:
+        connection.execute(Address.__table__.insert(), addresses)
+
+
+def _same_address(new: dict, saved: Address | _Plain) -> bool:
+    """The same label, text and unit (folded) at the same place: a repeated row, not a second address."""
+    return (
+        all(normalize_persian(new[key]) == normalize_persian(getattr(saved, key)) for key in ("label", "text", "unit"))
+        and abs(new["lat"] - saved.lat) <= SAME_PLACE_DEGREES
+        and abs(new["lon"] - saved.lon) <= SAME_PLACE_DEGREES
+    )
+
+
+def _chunks(records: Iterable[tuple[int, list[str]]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk = []
+    for line, cells in records:
+        if any(cell.strip() for cell in cells):  # blank lines are no rows
+            chunk.append((line, cells))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _owners(numbers: set[str]) -> dict[str, Subscriber]:
+    """The subscribers (with numbers and addresses loaded) owning any of these numbers: two queries."""
+    if not numbers:
+        return {}
+    pairs = db.session.execute(
+        select(SubscriberPhone.e164, SubscriberPhone.subscriber_id).where(SubscriberPhone.e164.in_(numbers))
+    ).all()
+    if not pairs:
+        return {}
+    ids = {subscriber_id for _, subscriber_id in pairs}
+    loaded = db.session.scalars(
+        select(Subscriber)
+        .where(Subscriber.id.in_(ids))
+        .options(selectinload(Subscriber.phones), selectinload(Subscriber.addresses))
+    ).all()
+    by_id = {s.id: s for s in loaded}
+    return {e164: by_id[subscriber_id] for e164, subscriber_id in pairs}
+
+
+def _finish(importer: _Importer, results: list[RowResult]) -> None:
+    for result in results:
+        if result._subscriber is not None:
+            result.subscriber_id = result._subscriber.id
+            result._subscriber = None
+        if result.outcome == IMPORTED:
+            importer.created[result.subscriber_id] = result.line
+
+
+def _database_refusal(exc: Exception) -> str:
+    detail = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return f"the database refused the row: {detail}"
+
+
+def import_subscribers(
+    stream: TextIO,
+    region: str,
+    dry_run: bool = False,
+    *,
+    commit_chunks: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+) -> ImportReport:
+    """Import a subscriber CSV (see the module's docstring); ImportFileError if the file cannot be read."""
+    report = ImportReport(dry_run=dry_run)
+    delimiter, records = _records(stream)
+    report.delimiter = delimiter
+    _, header = next(records)
+    columns, report.ignored_columns = _map_header(header)
+    importer = _Importer(region)
+
+    if dry_run:
+        ensure_transaction()
+    outer = db.session.begin_nested() if dry_run else None
+    try:
+        for chunk in _chunks(records, chunk_size):
+            importer.start_chunk()
+            rows = [importer.read_row(line, cells, columns) for line, cells in chunk]
+            owners = _owners({e164 for row in rows if not row.errors for e164, _ in row.numbers})
+            try:
+                with savepoint(), db.session.no_autoflush:
+                    news: list[_New] = []
+                    working = dict(owners)
+                    results = [importer.apply(row, working, news) for row in rows]
+                    _write(news)
+            except (IntegrityError, DataError):
+                results = _one_by_one(importer, rows, dict(owners))
+            _finish(importer, results)
+            for result in results:
+                report.add(result)
+            if commit_chunks and not dry_run:
+                db.session.commit()
+    finally:
+        if outer is not None:
+            outer.rollback()
+    return report
+
+
+def _one_by_one(importer: _Importer, rows: list[_Row], owners: dict) -> list[RowResult]:
+    """The slow path, after a chunk failed at the database: every row in a SAVEPOINT of its own."""
+    results = []
+    for row in rows:
+        before = dict(owners)
+        try:
+            with savepoint(), db.session.no_autoflush:
+                news: list[_New] = []
+                result = importer.apply(row, owners, news)
+                _write(news)
+        except (IntegrityError, DataError) as exc:
+            owners.clear()
+            owners.update(before)
+            result = RowResult(row.line, REJECTED, reason=_database_refusal(exc))
+        else:
+            # A subscriber just written is changed by later rows through the ORM, like any other.
+            importer.created.update((new.id, new.line) for new in news)
+            written = {id(new): db.session.get(Subscriber, new.id) for new in news}
+            for e164, owner in owners.items():
+                if id(owner) in written:
+                    owners[e164] = written[id(owner)]
+        results.append(result)
+    return results
