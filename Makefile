@@ -27,6 +27,7 @@ static/vendor/.installed: package.json package-lock.json
 	cp node_modules/socket.io-client/dist/socket.io.min.js node_modules/socket.io-client/dist/socket.io.min.js.map static/vendor/socket.io/
 	cp node_modules/vazirmatn/Vazirmatn-Variable-font-face.css node_modules/vazirmatn/OFL.txt static/vendor/vazirmatn/
 	cp 'node_modules/vazirmatn/fonts/webfonts/Vazirmatn[wght].woff2' static/vendor/vazirmatn/fonts/webfonts/
+	mkdir -p static/vendor/twilio && cp node_modules/@twilio/voice-sdk/dist/twilio.min.js node_modules/@twilio/voice-sdk/LICENSE.md static/vendor/twilio/
 	mkdir -p static/vendor/leaflet && cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images node_modules/leaflet/LICENSE static/vendor/leaflet/
 	touch $@
 

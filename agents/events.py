@@ -1,15 +1,46 @@
-"""The console's live channel: only staff who may use the console connect."""
+"""The console's live channel: who may connect, what they get on (re)connecting, and presence.
+
+An agent is at the console while at least one of their tabs is connected; the set of their
+connections lives in Redis so that every web process sees it.
+"""
 
 from __future__ import annotations
 
-from flask_socketio import join_room
+from flask import current_app, request
+from flask_login import current_user
+from flask_socketio import emit, join_room
 
 from accounts.auth import socket_user_may_enter
 from accounts.roles import Area
-from core.extensions import socketio
+from agents.live import AGENTS_ROOM, NAMESPACE, agent_room
+from calls.models import AgentState
+from calls.services import agent_state, current_call, missed_calls, set_agent_state, waiting_calls
+from calls.signals import agent_state_changed
+from core.extensions import db, socketio
+from core.queues import redis_connection
 
-NAMESPACE = "/console"
-AGENTS_ROOM = "agents"
+
+def _connections_key(user_id: int) -> str:
+    return f"cabdesk:console:{user_id}:sids"
+
+
+def snapshot(user_id: int) -> dict:
+    """Everything a console shows, for a fresh page or a reconnect: state lives on the server."""
+    from agents.screen_pop import call_card
+
+    mine = current_call(user_id)
+    return {
+        "calls": [call_card(call) for call in waiting_calls()],
+        "my_call": call_card(mine) if mine else None,
+        "missed": [call_card(call) for call in missed_calls(limit=20)],
+        "presence": agent_state(user_id),
+    }
+
+
+def _set_state(user_id: int, state: AgentState) -> None:
+    set_agent_state(user_id, state)
+    db.session.commit()
+    agent_state_changed.send(current_app._get_current_object(), user_id=user_id, state=state)
 
 
 @socketio.on("connect", namespace=NAMESPACE)
@@ -17,5 +48,31 @@ def on_connect(auth=None):
     """Admit agents (and those who oversee them) to the live console; refuse everyone else."""
     if not socket_user_may_enter(Area.CONSOLE):
         return False
+    user_id = current_user.id
     join_room(AGENTS_ROOM)
+    join_room(agent_room(user_id))
+    try:
+        redis_connection().sadd(_connections_key(user_id), request.sid)
+    except Exception:  # Redis down: the console still works; presence is only less exact
+        current_app.logger.warning("console presence not recorded: Redis unavailable")
+    if agent_state(user_id) == AgentState.OFFLINE:
+        _set_state(user_id, AgentState.AVAILABLE)
+    emit("snapshot", snapshot(user_id))
     return True
+
+
+@socketio.on("disconnect", namespace=NAMESPACE)
+def on_disconnect(*_args):
+    """The last tab closing takes an idle agent off the console; one on a call stays on it."""
+    if not current_user.is_authenticated:
+        return
+    user_id = current_user.id
+    try:
+        connections = redis_connection()
+        connections.srem(_connections_key(user_id), request.sid)
+        remaining = connections.scard(_connections_key(user_id))
+    except Exception:
+        return
+    if remaining == 0 and agent_state(user_id) in (AgentState.AVAILABLE, AgentState.AWAY):
+        _set_state(user_id, AgentState.OFFLINE)
+    db.session.remove()

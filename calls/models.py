@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -13,16 +13,34 @@ from core.models import CreatedAt, utcnow
 
 
 class CallStatus(StrEnum):
-    """Where a call stands, from the first ring to the end of the agent's wrap-up."""
+    """Where a call stands on the line, from the first ring to hang-up."""
 
-    QUEUED = "queued"
-    RINGING = "ringing"
-    ANSWERED = "answered"
+    QUEUED = "queued"  # waiting in the desk queue
+    RINGING = "ringing"  # an agent took it; being connected to them
+    ANSWERED = "answered"  # talking with the agent
+    COMPLETED = "completed"  # ended after an agent talked with the caller
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    MENU = "menu"  # outside hours or no agent: in the voicemail / call-back menu
+    VOICEMAIL = "voicemail"  # left a message
+    CALLBACK = "callback"  # asked to be called back
+    REJECTED = "rejected"  # a barred caller, turned away
+    DIALING = "dialing"  # an outbound call being placed
+
+
+# Calls still on the line: the console's queue and the agents' current calls are made of these.
+LIVE_CALL_STATUSES = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED, CallStatus.DIALING)
+# Calls nobody talked to that someone should return: the console's missed-call list.
+MISSED_CALL_STATUSES = (CallStatus.ABANDONED, CallStatus.VOICEMAIL, CallStatus.CALLBACK)
+
+
+class AgentState(StrEnum):
+    """Where an agent stands for taking calls."""
+
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    ON_CALL = "on_call"
     WRAP_UP = "wrap_up"
-    COMPLETED = "completed"
-    ABANDONED = "abandoned"
-    VOICEMAIL = "voicemail"
-    REJECTED = "rejected"  # barred callers
+    AWAY = "away"
 
 
 class Call(CreatedAt, db.Model):
@@ -38,12 +56,17 @@ class Call(CreatedAt, db.Model):
     to_number: Mapped[str] = mapped_column(String(64), default="")
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=CallStatus.QUEUED)
+    status: Mapped[str] = mapped_column(String(16), default=CallStatus.QUEUED, index=True)
     queued_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     disposition: Mapped[str] = mapped_column(String(32), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    wrapped_up_at: Mapped[datetime | None]
     recording_url: Mapped[str] = mapped_column(String(500), default="")
+    # A missed call is "handled" once someone called back or dealt with the voicemail.
+    handled_at: Mapped[datetime | None]
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id")
 
@@ -58,3 +81,26 @@ class CallEvent(db.Model):
     status: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AgentPresence(db.Model):
+    """An agent's current state; one row per agent who ever used the console."""
+
+    __tablename__ = "agent_presence"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=AgentState.OFFLINE)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+
+
+class AgentStateChange(db.Model):
+    """One change of an agent's state, kept for the wallboard and the agent reports."""
+
+    __tablename__ = "agent_state_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))

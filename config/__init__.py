@@ -12,6 +12,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.timewindows import parse_windows
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -63,6 +65,15 @@ def _shares(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
     return tuple(p / 100 for p in percents)
 
 
+def _office_hours(env: Mapping[str, str]) -> str:
+    raw = env.get("OFFICE_HOURS", "").strip() or "00:00-24:00"
+    try:
+        parse_windows(raw)
+    except ValueError as exc:
+        raise ConfigError(f"OFFICE_HOURS: {exc}") from None
+    return raw
+
+
 def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     """The session-signing key: from SECRET_KEY, else one generated once and kept in instance/."""
     if env.get("SECRET_KEY"):
@@ -101,6 +112,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
         "TWILIO_NUMBER": env.get("TWILIO_NUMBER", ""),
         "TWILIO_API_URL": env.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
+        "TWILIO_TIMEOUT": _float(env, "TWILIO_TIMEOUT", 10.0, minimum=0.1),
         "PUBLIC_URL": public_url,
         "GEOCODER_URL": env.get("GEOCODER_URL", ""),
         "GEOCODER_KIND": env.get("GEOCODER_KIND", "").strip().lower(),
@@ -117,6 +129,16 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "DEFAULT_LOCALE": locale,
         "FEEDBACK_DELAY": _int(env, "FEEDBACK_DELAY", 600),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
+        # When the desk answers calls, on the office clock; outside them callers get voicemail or a call-back.
+        "OFFICE_HOURS": _office_hours(env),
+        "DESK_QUEUE": env.get("DESK_QUEUE", "desk"),
+        # Recorded prompts, {base}/{language}/{prompt}.mp3; without them Twilio's text-to-speech reads the text.
+        "PROMPT_AUDIO_URL": env.get("PROMPT_AUDIO_URL", "").rstrip("/"),
+        "HOLD_MUSIC_URL": env.get("HOLD_MUSIC_URL", ""),
+        # Twilio Voice JavaScript SDK in the agent's browser: an API key and a TwiML app of the account.
+        "TWILIO_API_KEY_SID": env.get("TWILIO_API_KEY_SID", ""),
+        "TWILIO_API_KEY_SECRET": env.get("TWILIO_API_KEY_SECRET", ""),
+        "TWILIO_TWIML_APP_SID": env.get("TWILIO_TWIML_APP_SID", ""),
         # The customer pyramid: % of travelling subscribers in platinum, gold and iron (the rest: lead).
         "TIER_SHARES": _shares(env, "TIER_SHARES", (0.05, 0.15, 0.30)),
         "TIER_WINDOW_DAYS": _int(env, "TIER_WINDOW_DAYS", 365, minimum=1),

@@ -31,6 +31,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     logging.getLogger("cabdesk").setLevel(logging.INFO)
 
+    # Socket.IO handlers must be declared before socketio.init_app builds the server: a handler declared
+    # later is attached to that one server only, and the next app (tests, a reload) would lack it.
+    from agents import events as _agent_events  # noqa: F401
+
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -85,16 +89,21 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.cli import user_cli
     from accounts.routes import bp as accounts_bp
     from admin.routes import bp as admin_bp
-    from agents import events as _agent_events  # noqa: F401  (registers Socket.IO handlers)
+    from agents import live as _agent_live  # noqa: F401  (passes call changes on to the consoles)
     from agents.routes import bp as agents_bp
     from api.routes import bp as api_bp
     from core.health import bp as health_bp
+    from crm.cli import subscribers_cli
     from demo.cli import demo_cli
     from dispatch.routes import bp as dispatch_bp
     from supervisors.routes import bp as supervisors_bp
+    from telephony.routes import bp as telephony_bp
 
-    for blueprint in (accounts_bp, admin_bp, agents_bp, api_bp, dispatch_bp, health_bp, supervisors_bp):
+    blueprints = (accounts_bp, admin_bp, agents_bp, api_bp, dispatch_bp, health_bp, supervisors_bp, telephony_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; bearer calls need none
+    csrf.exempt(telephony_bp)  # Twilio signs its webhooks instead
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(subscribers_cli)

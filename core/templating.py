@@ -17,7 +17,7 @@ NAVIGATION = [
     (Area.DISPATCH, "dispatch.board", _l("Dispatch board")),
     (Area.SUPERVISION, "supervisors.wallboard", _l("Wallboard")),
     (Area.SUPERVISION, "supervisors.complaints", _l("Complaints")),
-    (Area.SUPERVISION, "supervisors.duplicates", _l("Duplicates")),
+    (Area.SUPERVISION, "supervisors.duplicates", _l("Duplicate subscribers")),
     (Area.ADMINISTRATION, "admin.users", _l("Staff accounts")),
 ]
 

@@ -168,3 +168,22 @@ def api_client(client, make_user):
         return client, {"Authorization": f"Bearer {token}"}
 
     return for_role
+
+
+TWILIO_AUTH_TOKEN = "test-twilio-auth-token"
+
+
+@pytest.fixture
+def twilio(app):
+    """A Twilio stand-in on loopback that the app's real twilio SDK talks to; webhooks signed for it."""
+    from tests.support.twilio_stub import twilio_stub
+    from tests.support.twilio_webhooks import DESK_NUMBER, TEST_ACCOUNT_SID
+
+    with twilio_stub(TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN) as stub:
+        app.config.update(
+            TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+            TWILIO_NUMBER=DESK_NUMBER,
+            TWILIO_API_URL=stub.url,
+        )
+        yield stub

@@ -32,3 +32,21 @@ def test_agent_joins_the_agents_room(app, logged_in):
     socketio.emit("ping-agents", {"n": 1}, to="agents", namespace=NAMESPACE)
     received = socket.get_received(NAMESPACE)
     assert {"name": "ping-agents", "args": [{"n": 1}], "namespace": NAMESPACE} in received
+
+
+def test_every_app_gets_the_socket_handlers(tmp_path, migrated_sqlite, redis_url):
+    """A second app in a fresh process (a reload, tests) must have the console's handlers like the first."""
+    import subprocess
+    import sys
+
+    script = (
+        "from core.app import create_app\n"
+        "from core.extensions import socketio\n"
+        "from tests.conftest import app_settings\n"
+        f"settings = app_settings('sqlite:///{migrated_sqlite}', '{redis_url}', '{tmp_path}')\n"
+        "for _ in range(2):\n"
+        "    create_app(settings)\n"
+        "    assert 'connect' in socketio.server.handlers.get('/console', {}), 'no connect handler'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]

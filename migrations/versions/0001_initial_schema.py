@@ -141,9 +141,14 @@ def upgrade():
     sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disposition', sa.String(length=32), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('wrapped_up_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('recording_url', sa.String(length=500), nullable=False),
+    sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('handled_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['users.id'], name=op.f('fk_calls_agent_id_users')),
+    sa.ForeignKeyConstraint(['handled_by_id'], ['users.id'], name=op.f('fk_calls_handled_by_id_users')),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_calls_subscriber_id_subscribers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calls')),
     sa.UniqueConstraint('provider_sid', name=op.f('uq_calls_provider_sid'))
@@ -151,6 +156,7 @@ def upgrade():
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_calls_agent_id'), ['agent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_caller_e164'), ['caller_e164'], unique=False)
+        batch_op.create_index(batch_op.f('ix_calls_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_subscriber_id'), ['subscriber_id'], unique=False)
 
     op.create_table('fare_rules',
@@ -253,6 +259,29 @@ def upgrade():
     )
     with op.batch_alter_table('vehicles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_vehicles_driver_id'), ['driver_id'], unique=False)
+
+    op.create_table('agent_presence',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('call_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_agent_presence_call_id_calls')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_agent_presence_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_agent_presence'))
+    )
+    op.create_table('agent_state_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('call_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_agent_state_changes_call_id_calls')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_agent_state_changes_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_state_changes'))
+    )
+    with op.batch_alter_table('agent_state_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agent_state_changes_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agent_state_changes_user_id'), ['user_id'], unique=False)
 
     op.create_table('bookings',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -445,6 +474,12 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_bookings_driver_id'))
 
     op.drop_table('bookings')
+    with op.batch_alter_table('agent_state_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agent_state_changes_user_id'))
+        batch_op.drop_index(batch_op.f('ix_agent_state_changes_at'))
+
+    op.drop_table('agent_state_changes')
+    op.drop_table('agent_presence')
     with op.batch_alter_table('vehicles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_vehicles_driver_id'))
 
@@ -472,6 +507,7 @@ def downgrade():
     op.drop_table('fare_rules')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_calls_subscriber_id'))
+        batch_op.drop_index(batch_op.f('ix_calls_status'))
         batch_op.drop_index(batch_op.f('ix_calls_caller_e164'))
         batch_op.drop_index(batch_op.f('ix_calls_agent_id'))
 

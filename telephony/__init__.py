@@ -1,0 +1,1 @@
+"""The Twilio edge: webhooks, TwiML and the REST client."""

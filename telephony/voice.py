@@ -1,0 +1,268 @@
+"""Voice webhooks: a call reaches the desk, waits in the queue, meets an agent, or leaves a message.
+
+Each handler checks Twilio's signature, records what happened through the call book, commits, tells
+the consoles, and answers TwiML. Twilio may retry any of them: a retry finds the call already in the
+state it reports and changes nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from calls.intake import Route, route_call
+from calls.models import AgentState, Call, CallStatus
+from calls.services import (
+    agents_ready,
+    find_call,
+    mark_answered,
+    mark_ended,
+    record_inbound_call,
+    release_call,
+    set_agent_state,
+    set_call_status,
+)
+from calls.signals import agent_state_changed, call_changed
+from core.extensions import db
+from core.models import utcnow
+from core.timewindows import in_windows, parse_windows
+from crm.models import Subscriber
+from telephony.blueprint import bp
+from telephony.prompts import say
+from telephony.security import twilio_signature_required
+
+# Twilio reports these CallStatus values when a call is over.
+FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
+VOICEMAIL_SECONDS = 120
+
+
+def twiml(response: VoiceResponse) -> Response:
+    """A TwiML answer."""
+    return Response(str(response), mimetype="text/xml")
+
+
+def _form(name: str, limit: int = 64) -> str:
+    return request.form.get(name, "")[:limit]
+
+
+def _payload() -> dict:
+    """The webhook's fields as Twilio sent them, for the call's history (values cut to a sane length)."""
+    return {key: value[:500] for key, value in request.form.items()}
+
+
+def _language(call: Call | None) -> str:
+    if call is not None and call.subscriber_id:
+        subscriber = db.session.get(Subscriber, call.subscriber_id)
+        if subscriber is not None:
+            return subscriber.language
+    return current_app.config["DEFAULT_LOCALE"]
+
+
+def _announce(call: Call, event: str) -> None:
+    call_changed.send(current_app._get_current_object(), call_id=call.id, event=event)
+
+
+def _agent_now(user_id: int, state: AgentState, call_id: int | None) -> None:
+    set_agent_state(user_id, state, call_id)
+    db.session.commit()
+    agent_state_changed.send(current_app._get_current_object(), user_id=user_id, state=state)
+
+
+def queue_twiml(language: str, greeting: bool = True, response: VoiceResponse | None = None) -> VoiceResponse:
+    """Greet the caller and put them in the desk queue, with the hold loop and the result callback."""
+    response = response or VoiceResponse()
+    if greeting:
+        say(response, "greeting", language)
+    response.enqueue(
+        current_app.config["DESK_QUEUE"],
+        wait_url=f"/telephony/voice/wait?lang={language}",
+        wait_url_method="POST",
+        action="/telephony/voice/queue-result",
+        method="POST",
+    )
+    return response
+
+
+def menu_twiml(language: str) -> VoiceResponse:
+    """Nobody can answer: offer a voicemail (1) or a call-back (2)."""
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action="/telephony/voice/menu", method="POST", timeout=8)
+    say(gather, "menu", language)
+    # No key pressed: take it as a call-back request rather than losing the caller.
+    response.redirect("/telephony/voice/menu?Digits=2", method="POST")
+    return response
+
+
+@bp.route("/voice/incoming", methods=["POST"])
+@twilio_signature_required
+def incoming_call():
+    """A call to the desk number: turn away, offer the menu, or queue it and pop it on the consoles."""
+    sid = _form("CallSid")
+    if not sid:
+        response = VoiceResponse()
+        response.hangup()
+        return twiml(response)
+    call, created = record_inbound_call(
+        sid, _form("From"), _form("To"), current_app.config["DEFAULT_REGION"], _payload()
+    )
+    language = _language(call)
+    subscriber = db.session.get(Subscriber, call.subscriber_id) if call.subscriber_id else None
+    if created:
+        config = current_app.config
+        open_now = in_windows(utcnow(), parse_windows(config["OFFICE_HOURS"]), config["OFFICE_TIMEZONE"])
+        route = route_call(bool(subscriber and subscriber.barred), agents_ready(), open_now)
+        if route is Route.REJECT:
+            set_call_status(call, CallStatus.REJECTED)
+        elif route is Route.MENU:
+            set_call_status(call, CallStatus.MENU)
+        db.session.commit()
+        if route is Route.QUEUE:
+            _announce(call, "waiting")
+    if call.status == CallStatus.REJECTED:
+        response = say(VoiceResponse(), "barred", language)
+        response.hangup()
+        return twiml(response)
+    if call.status == CallStatus.MENU:
+        return twiml(menu_twiml(language))
+    return twiml(queue_twiml(language))
+
+
+@bp.route("/voice/wait", methods=["POST"])
+@twilio_signature_required
+def hold():
+    """What a waiting caller hears, looped by Twilio until an agent takes the call."""
+    language = request.args.get("lang", current_app.config["DEFAULT_LOCALE"])
+    if language not in ("fa", "en"):
+        language = current_app.config["DEFAULT_LOCALE"]
+    response = say(VoiceResponse(), "hold", language)
+    music = current_app.config["HOLD_MUSIC_URL"]
+    if music:
+        response.play(music)
+    else:
+        response.pause(length=10)
+    return twiml(response)
+
+
+@bp.route("/voice/queue-result", methods=["POST"])
+@twilio_signature_required
+def queue_result():
+    """The caller left the queue: by hanging up (abandoned) or because an agent's line took them."""
+    call = find_call(_form("CallSid"))
+    response = VoiceResponse()
+    if call is not None and _form("QueueResult") in ("hangup", "error", "system-error"):
+        mark_ended(call, _payload())
+        db.session.commit()
+        _announce(call, "ended")
+    response.hangup()
+    return twiml(response)
+
+
+@bp.route("/voice/status", methods=["POST"])
+@twilio_signature_required
+def call_status():
+    """Status callbacks for the caller's leg: the end of the call, however it ended."""
+    call = find_call(_form("CallSid"))
+    if call is not None and _form("CallStatus") in FINAL_STATUSES and call.ended_at is None:
+        mark_ended(call, _payload())
+        db.session.commit()
+        if call.agent_id and call.status == CallStatus.COMPLETED:
+            _agent_now(call.agent_id, AgentState.WRAP_UP, call.id)
+        _announce(call, "ended")
+    return twiml(VoiceResponse())
+
+
+@bp.route("/voice/menu", methods=["POST"])
+@twilio_signature_required
+def menu_choice():
+    """The after-hours menu: 1 records a voicemail, 2 asks for a call-back; both land in the missed calls."""
+    call = find_call(_form("CallSid"))
+    language = _language(call)
+    digits = request.values.get("Digits", "")[:4]
+    response = VoiceResponse()
+    if digits == "1":
+        say(response, "voicemail", language)
+        response.record(
+            max_length=VOICEMAIL_SECONDS,
+            play_beep=True,
+            action="/telephony/voice/voicemail",
+            method="POST",
+            recording_status_callback="/telephony/voice/recording",
+            recording_status_callback_method="POST",
+        )
+        response.redirect("/telephony/voice/menu?Digits=2", method="POST")  # silence: call back instead
+        return twiml(response)
+    if call is not None and call.status in (CallStatus.MENU, CallStatus.QUEUED):
+        set_call_status(call, CallStatus.CALLBACK, _payload())
+        db.session.commit()
+        _announce(call, "missed")
+    say(response, "callback", language)
+    response.hangup()
+    return twiml(response)
+
+
+@bp.route("/voice/voicemail", methods=["POST"])
+@twilio_signature_required
+def voicemail():
+    """The caller finished recording: the message waits in the missed calls."""
+    call = find_call(_form("CallSid"))
+    if call is not None and _form("RecordingUrl", 500):
+        call.recording_url = _form("RecordingUrl", 500)
+        if call.status != CallStatus.VOICEMAIL:
+            set_call_status(call, CallStatus.VOICEMAIL, _payload())
+        db.session.commit()
+        _announce(call, "missed")
+    response = say(VoiceResponse(), "thanks", _language(call))
+    response.hangup()
+    return twiml(response)
+
+
+@bp.route("/voice/recording", methods=["POST"])
+@twilio_signature_required
+def recording_status():
+    """Twilio's recording callback: keep the final URL of the message."""
+    call = find_call(_form("CallSid"))
+    if call is not None and _form("RecordingStatus") == "completed" and _form("RecordingUrl", 500):
+        call.recording_url = _form("RecordingUrl", 500)
+        db.session.commit()
+    return twiml(VoiceResponse())
+
+
+def _call_from_query() -> Call | None:
+    call_id = request.args.get("call", "")
+    return db.session.get(Call, int(call_id)) if call_id.isdigit() else None
+
+
+@bp.route("/voice/agent-answered", methods=["POST"])
+@twilio_signature_required
+def agent_answered():
+    """The agent's line picked up the caller: the conversation starts."""
+    call = _call_from_query()
+    if call is not None and _form("CallStatus") in ("in-progress", "answered") and call.status == CallStatus.RINGING:
+        mark_answered(call, _payload())
+        db.session.commit()
+        _agent_now(call.agent_id, AgentState.ON_CALL, call.id)
+        _announce(call, "answered")
+    return twiml(VoiceResponse())
+
+
+@bp.route("/voice/dial-ended", methods=["POST"])
+@twilio_signature_required
+def dial_ended():
+    """The agent's line ended: after a talk the caller hangs up; if the agent never answered, back to the queue."""
+    call = _call_from_query()
+    response = VoiceResponse()
+    if call is None:
+        response.hangup()
+        return twiml(response)
+    if _form("DialCallStatus") in ("no-answer", "busy", "failed", "canceled") and call.status == CallStatus.RINGING:
+        agent_id = call.agent_id
+        release_call(call, f"agent line: {_form('DialCallStatus')}")
+        db.session.commit()
+        if agent_id:
+            _agent_now(agent_id, AgentState.AVAILABLE, None)
+        _announce(call, "released")
+        language = _language(call)
+        say(response, "retry", language)
+        return twiml(queue_twiml(language, greeting=False, response=response))
+    response.hangup()
+    return twiml(response)
