@@ -76,3 +76,9 @@ def on_disconnect(*_args):
     if remaining == 0 and agent_state(user_id) in (AgentState.AVAILABLE, AgentState.AWAY):
         _set_state(user_id, AgentState.OFFLINE)
     db.session.remove()
+
+
+@socketio.on("ping_server", namespace=NAMESPACE)
+def on_ping(data=None):
+    """Answer at once: the console (and the benchmarks) measure the live channel's round trip with it."""
+    return {"pong": data}

@@ -50,3 +50,8 @@ def test_every_app_gets_the_socket_handlers(tmp_path, migrated_sqlite, redis_url
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_ping_is_answered(app, logged_in):
+    socket = connect(app, logged_in("agent"))
+    assert socket.emit("ping_server", 42, namespace=NAMESPACE, callback=True) == {"pong": 42}
