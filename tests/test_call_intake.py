@@ -321,3 +321,28 @@ def test_the_softphone_token_carries_the_voice_grant(app, logged_in):
 
 def test_dispatchers_get_no_softphone(app, logged_in):
     assert logged_in("dispatcher").get("/console/voice-token").status_code == 403
+
+
+def test_click_to_call_rings_the_agent_then_the_customer(app, twilio, logged_in, maryam):
+    from accounts.services import find_user
+
+    client = logged_in("agent")
+    find_user("agent").phone = "+989121234567"
+    db.session.commit()
+    token = csrf_token_of(client.get(f"/console/subscribers/{maryam.id}").get_data(as_text=True))
+    response = client.post("/console/call-back", json={"number": "0912 345 6789"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 201, response.get_json()
+    [placed] = twilio.requests_to("Calls.json")
+    assert placed.form["To"] == "+989121234567"  # the agent's own phone first
+    assert "<Number>+989123456789</Number>" in placed.form["Twiml"] or "+989123456789" in placed.form["Twiml"]
+    assert placed.form["From"] == app.config["TWILIO_NUMBER"]
+    outbound = db.session.scalar(select(Call).where(Call.direction == "outbound"))
+    assert (outbound.status, outbound.caller_e164) == ("dialing", "+989123456789")
+
+
+def test_click_to_call_refuses_a_non_number(app, twilio, logged_in):
+    client = logged_in("agent")
+    token = csrf_token_of(client.get("/console/").get_data(as_text=True))
+    response = client.post("/console/call-back", json={"number": "<script>"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400
+    assert twilio.requests_to("Calls.json") == []
