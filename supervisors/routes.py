@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -88,3 +88,24 @@ def merge():
     db.session.commit()
     flash(_("Merged into %(name)s.", name=survivor.name), "success")
     return redirect(url_for("supervisors.duplicates"))
+
+
+@bp.route("/subscribers.csv")
+@area_required(Area.SUPERVISION)
+def export_subscribers_csv():
+    """The whole subscriber book as CSV (one row per address), the same file `flask subscribers export` writes."""
+    import io
+    import tempfile
+
+    from crm.exporter import export_subscribers
+
+    # Written to a temporary file first: a big book must not sit in memory, and a failure midway
+    # must not send half a file.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (send_file closes it once sent)
+    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+    export_subscribers(text)
+    text.flush()
+    text.detach()
+    spool.seek(0)
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return send_file(spool, mimetype="text/csv", as_attachment=True, download_name=f"subscribers-{stamp}.csv")

@@ -124,3 +124,18 @@ def test_agents_cannot_merge(twins, logged_in):
     assert client.post("/supervisor/duplicates/merge", data={}).status_code in (400, 403)
     db.session.expire_all()
     assert db.session.get(Subscriber, second.id).merged_into_id is None
+
+
+def test_supervisor_downloads_the_book_as_csv(twins, logged_in):
+    import csv
+    import io
+
+    response = logged_in("supervisor").get("/supervisor/subscribers.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert {"علی رضایی", "علي رضائي"} <= {row[1] for row in rows[1:]}
+
+
+def test_agents_cannot_download_the_book(twins, logged_in):
+    assert logged_in("agent").get("/supervisor/subscribers.csv").status_code == 403
