@@ -11,19 +11,19 @@ from flask_login import current_user
 from accounts.auth import area_required
 from accounts.roles import Area
 from agents.blueprint import bp
-from calls.models import AgentState, Call, CallStatus
+from calls.models import AgentState, Call
 from calls.services import (
     DISPOSITIONS,
     CallConflict,
     claim_call,
     mark_handled,
+    record_outbound_call,
     release_call,
     set_agent_state,
     wrap_up,
 )
-from calls.signals import agent_state_changed, call_changed
+from calls.signals import commit_and_announce
 from core.extensions import db
-from core.models import utcnow
 from crm.phones import PhoneNumberError, to_e164
 from telephony.twilio_client import TwilioError
 
@@ -41,16 +41,6 @@ def _call_or_404(call_id: int) -> Call:
     return call
 
 
-def _tell(call: Call, event: str) -> None:
-    call_changed.send(current_app._get_current_object(), call_id=call.id, event=event)
-
-
-def _agent_state(state: AgentState, call_id: int | None = None) -> None:
-    set_agent_state(current_user.id, state, call_id)
-    db.session.commit()
-    agent_state_changed.send(current_app._get_current_object(), user_id=current_user.id, state=state)
-
-
 @bp.route("/calls/<int:call_id>/answer", methods=["POST"])
 @area_required(Area.CONSOLE)
 def answer_call(call_id: int):
@@ -62,16 +52,13 @@ def answer_call(call_id: int):
     except CallConflict as conflict:
         db.session.rollback()
         return _error(409, "conflict", str(conflict))
-    db.session.commit()
-    _tell(call, "taken")
+    commit_and_announce()
     try:
         connect_agent(call, current_user)
     except TwilioError as exc:
         release_call(call, f"could not reach Twilio: {exc}")
-        db.session.commit()
-        _tell(call, "released")
+        commit_and_announce()
         return _error(502, "telephony", "The call could not be put through. It is back in the queue.")
-    _agent_state(AgentState.ON_CALL, call.id)
     return jsonify(id=call.id, status=call.status)
 
 
@@ -82,16 +69,14 @@ def wrap_up_call(call_id: int):
     call = _call_or_404(call_id)
     body = request.get_json(silent=True) or {}
     try:
-        wrap_up(call, current_user.id, str(body.get("disposition", "")), str(body.get("notes", "")))
+        wrap_up(call, current_user.id, str(body.get("disposition", "")), body.get("notes", ""))
     except CallConflict as conflict:
         db.session.rollback()
         return _error(409, "conflict", str(conflict))
     except ValueError as invalid:
         db.session.rollback()
         return _error(400, "invalid", str(invalid))
-    db.session.commit()
-    _tell(call, "wrapped_up")
-    _agent_state(AgentState.AVAILABLE)
+    commit_and_announce()
     return jsonify(id=call.id, disposition=call.disposition)
 
 
@@ -102,7 +87,8 @@ def set_presence():
     state = (request.get_json(silent=True) or {}).get("state")
     if state not in SETTABLE_STATES:
         return _error(400, "invalid", f"state must be one of: {', '.join(SETTABLE_STATES)}")
-    _agent_state(AgentState(state))
+    set_agent_state(current_user.id, AgentState(state))
+    commit_and_announce()
     return jsonify(state=state)
 
 
@@ -112,8 +98,7 @@ def handled(call_id: int):
     """A missed call was dealt with: it leaves the list."""
     call = _call_or_404(call_id)
     mark_handled(call, current_user.id)
-    db.session.commit()
-    _tell(call, "handled")
+    commit_and_announce()
     return jsonify(id=call.id, handled_at=call.handled_at.isoformat())
 
 
@@ -133,21 +118,11 @@ def call_back_route():
     except TwilioError as exc:
         current_app.logger.warning("call-back failed: %s", exc)
         return _error(502, "telephony", "The call could not be placed. Please try again.")
-    outbound = Call(
-        provider_sid=sid,
-        direction="outbound",
-        from_number="",
-        caller_e164=number,
-        to_number=number,
-        agent_id=current_user.id,
-        status=CallStatus.DIALING,
-        queued_at=utcnow(),
-    )
-    db.session.add(outbound)
+    outbound = record_outbound_call(sid, number, current_user.id, current_app.config["DEFAULT_REGION"])
     missed_id = body.get("call_id")
     if isinstance(missed_id, int) and (missed := db.session.get(Call, missed_id)) is not None:
         mark_handled(missed, current_user.id)
-    db.session.commit()
+    commit_and_announce()
     return jsonify(id=outbound.id, sid=sid), 201
 
 

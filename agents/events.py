@@ -15,7 +15,7 @@ from accounts.roles import Area
 from agents.live import AGENTS_ROOM, NAMESPACE, agent_room
 from calls.models import AgentState
 from calls.services import agent_state, current_call, missed_calls, set_agent_state, waiting_calls
-from calls.signals import agent_state_changed
+from calls.signals import commit_and_announce
 from core.extensions import db, socketio
 from core.queues import redis_connection
 
@@ -39,8 +39,7 @@ def snapshot(user_id: int) -> dict:
 
 def _set_state(user_id: int, state: AgentState) -> None:
     set_agent_state(user_id, state)
-    db.session.commit()
-    agent_state_changed.send(current_app._get_current_object(), user_id=user_id, state=state)
+    commit_and_announce()
 
 
 @socketio.on("connect", namespace=NAMESPACE)
@@ -63,7 +62,7 @@ def on_connect(auth=None):
 
 @socketio.on("disconnect", namespace=NAMESPACE)
 def on_disconnect(*_args):
-    """The last tab closing takes an idle agent off the console; one on a call stays on it."""
+    """The last tab closing takes the agent off the console, unless they are still talking on the line."""
     if not current_user.is_authenticated:
         return
     user_id = current_user.id
@@ -73,7 +72,7 @@ def on_disconnect(*_args):
         remaining = connections.scard(_connections_key(user_id))
     except Exception:
         return
-    if remaining == 0 and agent_state(user_id) in (AgentState.AVAILABLE, AgentState.AWAY):
+    if remaining == 0 and agent_state(user_id) in (AgentState.AVAILABLE, AgentState.AWAY, AgentState.WRAP_UP):
         _set_state(user_id, AgentState.OFFLINE)
     db.session.remove()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -27,8 +27,6 @@ class CallStatus(StrEnum):
     DIALING = "dialing"  # an outbound call being placed
 
 
-# Calls still on the line: the console's queue and the agents' current calls are made of these.
-LIVE_CALL_STATUSES = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED, CallStatus.DIALING)
 # Calls nobody talked to that someone should return: the console's missed-call list.
 MISSED_CALL_STATUSES = (CallStatus.ABANDONED, CallStatus.VOICEMAIL, CallStatus.CALLBACK)
 
@@ -69,6 +67,17 @@ class Call(CreatedAt, db.Model):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id")
+
+    # An agent is on one live call at most, whatever two tabs or two processes try at once.
+    __table_args__ = (
+        Index(
+            "uq_calls_agent_live_call",
+            "agent_id",
+            unique=True,
+            sqlite_where=text("status IN ('ringing', 'answered')"),
+            postgresql_where=text("status IN ('ringing', 'answered')"),
+        ),
+    )
 
 
 class CallEvent(db.Model):

@@ -1,17 +1,17 @@
-"""The desk's call book: recording calls as the network reports them, who took which, and agent states.
+"""The desk's call book: the life of every call and of the agents who take them.
 
-Functions here only flush; the webhook, request or job that calls them commits. A call's own row is the
-guard against races: taking a call is one conditional UPDATE, so two agents clicking at once cannot
-both win.
+Functions here only flush and queue signals; the webhook, request or job that calls them commits with
+``calls.signals.commit_and_announce``. A call's state is moved only by conditional UPDATEs that name the
+state they expect, so two actors at once (two agents clicking Answer, a hang-up while an agent is being
+rung) cannot both win; the database's partial unique index keeps an agent on one live call at a time.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from calls.intake import Route
 from calls.models import (
     MISSED_CALL_STATUSES,
     AgentPresence,
@@ -21,6 +21,7 @@ from calls.models import (
     CallEvent,
     CallStatus,
 )
+from calls.signals import agent_state_changed, call_changed, queue_signal
 from core.database import savepoint
 from core.extensions import db
 from core.models import utcnow
@@ -47,6 +48,7 @@ WITHHELD_CALLERS = frozenset(
 )
 DISPOSITIONS = ("booked", "enquiry", "where_is_my_car", "complaint", "cancellation", "wrong_number", "other")
 FIELD_LIMIT = 64
+NOTE_LIMIT = 2000
 
 
 class CallConflict(Exception):
@@ -66,6 +68,22 @@ def caller_number(raw: str | None, region: str) -> str | None:
 
 def _event(call: Call, status: str, payload: dict | None) -> None:
     db.session.add(CallEvent(call_id=call.id, status=status[:32], payload=payload or {}))
+
+
+def _tell(call: Call, event: str) -> None:
+    queue_signal(call_changed, call_id=call.id, event=event)
+
+
+def _move(call: Call, expected: tuple[str, ...], **values) -> bool:
+    """Change a call only if it is still in one of the ``expected`` states; True if it was."""
+    moved = db.session.execute(
+        update(Call)
+        .where(Call.id == call.id, Call.status.in_(expected))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(call)
+    return moved.rowcount == 1
 
 
 def find_call(provider_sid: str) -> Call | None:
@@ -102,78 +120,147 @@ def record_inbound_call(provider_sid: str, from_raw: str, to_raw: str, region: s
     return call, True
 
 
-def set_call_status(call: Call, status: CallStatus, payload: dict | None = None) -> Call:
-    """Move a call to a state the network or the menu reported, and keep the step."""
-    call.status = status
-    _event(call, status, payload)
+def admit_call(call: Call, route: Route) -> Call:
+    """Put a new call where its route says: turned away, in the after-hours menu, or waiting in the queue."""
+    if route is Route.REJECT:
+        call.status = CallStatus.REJECTED
+    elif route is Route.MENU:
+        call.status = CallStatus.MENU
+    else:
+        _tell(call, "waiting")
+    _event(call, f"route:{route}", None)
+    db.session.flush()
+    return call
+
+
+def record_outbound_call(provider_sid: str, number: str, agent_id: int, region: str) -> Call:
+    """Keep a call an agent placed from the console (click-to-call), linked to the subscriber it rings."""
+    subscriber = find_by_phone(number, region)
+    call = Call(
+        provider_sid=provider_sid,
+        direction="outbound",
+        from_number="",
+        caller_e164=number,
+        to_number=number,
+        subscriber_id=subscriber.id if subscriber else None,
+        agent_id=agent_id,
+        status=CallStatus.DIALING,
+        queued_at=utcnow(),
+    )
+    db.session.add(call)
+    db.session.flush()
+    return call
+
+
+def leave_in_menu(call: Call, status: CallStatus, payload: dict | None = None) -> Call:
+    """The caller chose in the menu: a call-back request or a voicemail, both for the missed calls."""
+    # From the menu; a voicemail may follow a call-back request, never the other way, and never twice.
+    expected = (CallStatus.MENU, CallStatus.CALLBACK) if status == CallStatus.VOICEMAIL else (CallStatus.MENU,)
+    if _move(call, expected, status=status):
+        _event(call, status, payload)
+        _tell(call, "missed")
+    db.session.flush()
+    return call
+
+
+def keep_recording(call: Call, url: str) -> Call:
+    """Keep the address of a voicemail's recording."""
+    call.recording_url = url[:500]
     db.session.flush()
     return call
 
 
 def claim_call(call_id: int, agent_id: int) -> Call:
     """Give a waiting call to the agent who clicked first; everyone else gets CallConflict."""
-    busy = db.session.scalar(
-        select(Call.id).where(Call.agent_id == agent_id, Call.status.in_([CallStatus.RINGING, CallStatus.ANSWERED]))
-    )
-    if busy is not None:
-        raise CallConflict("you are already on a call")
-    taken = db.session.execute(
-        update(Call)
-        .where(Call.id == call_id, Call.status == CallStatus.QUEUED, Call.agent_id.is_(None))
-        .values(status=CallStatus.RINGING, agent_id=agent_id)
-        .execution_options(synchronize_session=False)
-    )
+    try:
+        with savepoint():
+            taken = db.session.execute(
+                update(Call)
+                .where(Call.id == call_id, Call.status == CallStatus.QUEUED, Call.agent_id.is_(None))
+                .values(status=CallStatus.RINGING, agent_id=agent_id)
+                .execution_options(synchronize_session=False)
+            )
+    except IntegrityError:
+        # The partial unique index: this agent is already on another live call.
+        raise CallConflict("you are already on a call") from None
     if taken.rowcount != 1:
         raise CallConflict("this call was taken by someone else or is no longer waiting")
     call = db.session.get(Call, call_id)
     db.session.refresh(call)
     _event(call, "claimed", {"agent_id": agent_id})
-    db.session.flush()
+    _tell(call, "taken")
+    set_agent_state(agent_id, AgentState.ON_CALL, call.id)
     return call
 
 
 def release_call(call: Call, reason: str) -> Call:
-    """Put a call an agent could not be connected to back at the front of the queue."""
-    if call.status == CallStatus.RINGING:
-        call.status, call.agent_id = CallStatus.QUEUED, None
+    """Put a call whose agent could not be reached back in the queue (unless the caller left meanwhile)."""
+    agent_id = call.agent_id
+    if _move(call, (CallStatus.RINGING,), status=CallStatus.QUEUED, agent_id=None):
         _event(call, "released", {"reason": reason[:200]})
-        db.session.flush()
+        _tell(call, "released")
+        if agent_id:
+            _free_agent(agent_id, call.id)
+    db.session.flush()
     return call
 
 
 def mark_answered(call: Call, payload: dict | None = None) -> Call:
     """The agent picked up: the conversation starts now."""
-    if call.status in (CallStatus.RINGING, CallStatus.QUEUED):
-        call.status, call.answered_at = CallStatus.ANSWERED, utcnow()
+    if _move(call, (CallStatus.RINGING,), status=CallStatus.ANSWERED, answered_at=utcnow()):
         _event(call, "answered", payload)
-        db.session.flush()
-    return call
-
-
-def mark_ended(call: Call, payload: dict | None = None, at: datetime | None = None) -> Call:
-    """The line closed: a caller who never reached an agent abandoned the call; repeated reports change nothing."""
-    if call.ended_at is not None:
-        return call
-    call.ended_at = at or utcnow()
-    if call.status == CallStatus.ANSWERED:
-        call.status = CallStatus.COMPLETED
-    elif call.status in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.MENU, CallStatus.DIALING):
-        call.status = CallStatus.ABANDONED
-    _event(call, "ended", payload)
+        _tell(call, "answered")
+        set_agent_state(call.agent_id, AgentState.ON_CALL, call.id)
     db.session.flush()
     return call
 
 
-def wrap_up(call: Call, agent_id: int, disposition: str, notes: str = "") -> Call:
-    """The agent's last word on a call: what it was about, and an optional note."""
+def mark_ended(call: Call, payload: dict | None = None) -> Call:
+    """The line closed; repeated reports change nothing.
+
+    A caller who talked with an agent completed the call and the agent wraps up; one who never reached
+    an agent abandoned it and the agent being rung, if any, is free again. An outbound call simply ends.
+    """
+    if call.ended_at is not None:
+        return call
+    now = utcnow()
+    if call.direction == "outbound" or call.status == CallStatus.ANSWERED:
+        final = CallStatus.COMPLETED
+    elif call.status in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.MENU):
+        final = CallStatus.ABANDONED
+    else:
+        final = call.status  # voicemail, call-back, rejected: already final
+    if not _move(call, (call.status,), status=final, ended_at=now):
+        return mark_ended(call, payload)  # it moved under us (answered just now): decide again
+    _event(call, "ended", payload)
+    _tell(call, "ended")
+    if call.agent_id and call.direction == "inbound":
+        if final == CallStatus.COMPLETED:
+            set_agent_state(call.agent_id, AgentState.WRAP_UP, call.id)
+        else:
+            _free_agent(call.agent_id, call.id)
+    db.session.flush()
+    return call
+
+
+def wrap_up(call: Call, agent_id: int, disposition: str, notes: object = "") -> Call:
+    """The agent's last word on an ended call: what it was about, and an optional note."""
     if call.agent_id != agent_id:
         raise CallConflict("only the agent who took the call can wrap it up")
+    if call.ended_at is None:
+        raise CallConflict("the call is still going on: wrap it up when it has ended")
     if disposition not in DISPOSITIONS:
         raise ValueError(f"disposition must be one of: {', '.join(DISPOSITIONS)}")
-    if len(notes) > 2000:
-        raise ValueError("the note may be at most 2000 characters")
+    if notes is None:
+        notes = ""
+    if not isinstance(notes, str):
+        raise ValueError("the note must be text")
+    if len(notes) > NOTE_LIMIT:
+        raise ValueError(f"the note may be at most {NOTE_LIMIT} characters")
     call.disposition, call.notes, call.wrapped_up_at = disposition, notes.strip(), utcnow()
     _event(call, "wrapped_up", {"disposition": disposition})
+    _tell(call, "wrapped_up")
+    _free_agent(agent_id, call.id)
     db.session.flush()
     return call
 
@@ -187,25 +274,23 @@ def waiting_calls() -> list[Call]:
 
 def current_call(agent_id: int) -> Call | None:
     """The call an agent is on, being rung for, or wrapping up, if any."""
-    live = db.session.scalar(
-        select(Call)
-        .where(Call.agent_id == agent_id, Call.status.in_([CallStatus.RINGING, CallStatus.ANSWERED]))
-        .order_by(Call.id.desc())
-    )
-    if live is not None:
-        return live
     presence = db.session.get(AgentPresence, agent_id)
-    if presence is not None and presence.state == AgentState.WRAP_UP and presence.call_id:
+    if presence is not None and presence.call_id and presence.state in (AgentState.ON_CALL, AgentState.WRAP_UP):
         return db.session.get(Call, presence.call_id)
     return None
 
 
 def missed_calls(limit: int = 50) -> list[Call]:
-    """Calls nobody talked to and nobody has dealt with yet, newest first."""
+    """Inbound calls nobody talked to and nobody has dealt with yet, newest first."""
     return list(
         db.session.scalars(
             select(Call)
-            .where(Call.status.in_(MISSED_CALL_STATUSES), Call.handled_at.is_(None), Call.caller_e164.is_not(None))
+            .where(
+                Call.direction == "inbound",
+                Call.status.in_(MISSED_CALL_STATUSES),
+                Call.handled_at.is_(None),
+                Call.caller_e164.is_not(None),
+            )
             .order_by(Call.id.desc())
             .limit(limit)
         )
@@ -216,6 +301,7 @@ def mark_handled(call: Call, user_id: int) -> Call:
     """Someone called back or dealt with a missed call."""
     if call.handled_at is None:
         call.handled_at, call.handled_by_id = utcnow(), user_id
+        _tell(call, "handled")
         db.session.flush()
     return call
 
@@ -229,8 +315,16 @@ def set_agent_state(user_id: int, state: AgentState, call_id: int | None = None)
     if presence.state != state or presence.call_id != call_id:
         presence.state, presence.since, presence.call_id = state, utcnow(), call_id
         db.session.add(AgentStateChange(user_id=user_id, state=state, call_id=call_id))
+        queue_signal(agent_state_changed, user_id=user_id, state=state)
     db.session.flush()
     return presence
+
+
+def _free_agent(user_id: int, call_id: int) -> None:
+    """An agent whose state belonged to this call is available again (one who moved on is left alone)."""
+    presence = db.session.get(AgentPresence, user_id)
+    if presence is not None and presence.call_id == call_id:
+        set_agent_state(user_id, AgentState.AVAILABLE)
 
 
 def agent_state(user_id: int) -> str:
@@ -240,7 +334,7 @@ def agent_state(user_id: int) -> str:
 
 
 def agents_ready() -> int:
-    """How many agents are logged in to the console and not away."""
+    """How many agents are at the console and not away."""
     return db.session.scalar(
         select(func.count()).where(
             AgentPresence.state.in_([AgentState.AVAILABLE, AgentState.ON_CALL, AgentState.WRAP_UP])

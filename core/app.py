@@ -39,10 +39,12 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from core.errors import register_error_handlers
+    from core.security_headers import install_security_headers
     from core.templating import register_template_helpers
 
     register_error_handlers(app)
     register_template_helpers(app)
+    install_security_headers(app)
     return app
 
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 from flask import Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls.intake import Route, route_call
-from calls.models import AgentState, Call, CallStatus
+from calls.intake import route_call
+from calls.models import Call, CallStatus
 from calls.services import (
+    admit_call,
     agents_ready,
     find_call,
+    keep_recording,
+    leave_in_menu,
     mark_answered,
     mark_ended,
     record_inbound_call,
     release_call,
-    set_agent_state,
-    set_call_status,
 )
-from calls.signals import agent_state_changed, call_changed
+from calls.signals import commit_and_announce
 from core.extensions import db
 from core.models import utcnow
 from core.timewindows import in_windows, parse_windows
@@ -58,14 +59,9 @@ def _language(call: Call | None) -> str:
     return current_app.config["DEFAULT_LOCALE"]
 
 
-def _announce(call: Call, event: str) -> None:
-    call_changed.send(current_app._get_current_object(), call_id=call.id, event=event)
-
-
-def _agent_now(user_id: int, state: AgentState, call_id: int | None) -> None:
-    set_agent_state(user_id, state, call_id)
-    db.session.commit()
-    agent_state_changed.send(current_app._get_current_object(), user_id=user_id, state=state)
+def _office_open() -> bool:
+    config = current_app.config
+    return in_windows(utcnow(), parse_windows(config["OFFICE_HOURS"]), config["OFFICE_TIMEZONE"])
 
 
 def queue_twiml(language: str, greeting: bool = True, response: VoiceResponse | None = None) -> VoiceResponse:
@@ -108,16 +104,8 @@ def incoming_call():
     language = _language(call)
     subscriber = db.session.get(Subscriber, call.subscriber_id) if call.subscriber_id else None
     if created:
-        config = current_app.config
-        open_now = in_windows(utcnow(), parse_windows(config["OFFICE_HOURS"]), config["OFFICE_TIMEZONE"])
-        route = route_call(bool(subscriber and subscriber.barred), agents_ready(), open_now)
-        if route is Route.REJECT:
-            set_call_status(call, CallStatus.REJECTED)
-        elif route is Route.MENU:
-            set_call_status(call, CallStatus.MENU)
-        db.session.commit()
-        if route is Route.QUEUE:
-            _announce(call, "waiting")
+        admit_call(call, route_call(bool(subscriber and subscriber.barred), agents_ready(), _office_open()))
+        commit_and_announce()
     if call.status == CallStatus.REJECTED:
         response = say(VoiceResponse(), "barred", language)
         response.hangup()
@@ -151,8 +139,7 @@ def queue_result():
     response = VoiceResponse()
     if call is not None and _form("QueueResult") in ("hangup", "error", "system-error"):
         mark_ended(call, _payload())
-        db.session.commit()
-        _announce(call, "ended")
+        commit_and_announce()
     response.hangup()
     return twiml(response)
 
@@ -162,12 +149,9 @@ def queue_result():
 def call_status():
     """Status callbacks for the caller's leg: the end of the call, however it ended."""
     call = find_call(_form("CallSid"))
-    if call is not None and _form("CallStatus") in FINAL_STATUSES and call.ended_at is None:
+    if call is not None and _form("CallStatus") in FINAL_STATUSES:
         mark_ended(call, _payload())
-        db.session.commit()
-        if call.agent_id and call.status == CallStatus.COMPLETED:
-            _agent_now(call.agent_id, AgentState.WRAP_UP, call.id)
-        _announce(call, "ended")
+        commit_and_announce()
     return twiml(VoiceResponse())
 
 
@@ -191,10 +175,9 @@ def menu_choice():
         )
         response.redirect("/telephony/voice/menu?Digits=2", method="POST")  # silence: call back instead
         return twiml(response)
-    if call is not None and call.status in (CallStatus.MENU, CallStatus.QUEUED):
-        set_call_status(call, CallStatus.CALLBACK, _payload())
-        db.session.commit()
-        _announce(call, "missed")
+    if call is not None:
+        leave_in_menu(call, CallStatus.CALLBACK, _payload())
+        commit_and_announce()
     say(response, "callback", language)
     response.hangup()
     return twiml(response)
@@ -206,11 +189,9 @@ def voicemail():
     """The caller finished recording: the message waits in the missed calls."""
     call = find_call(_form("CallSid"))
     if call is not None and _form("RecordingUrl", 500):
-        call.recording_url = _form("RecordingUrl", 500)
-        if call.status != CallStatus.VOICEMAIL:
-            set_call_status(call, CallStatus.VOICEMAIL, _payload())
-        db.session.commit()
-        _announce(call, "missed")
+        keep_recording(call, _form("RecordingUrl", 500))
+        leave_in_menu(call, CallStatus.VOICEMAIL, _payload())
+        commit_and_announce()
     response = say(VoiceResponse(), "thanks", _language(call))
     response.hangup()
     return twiml(response)
@@ -222,7 +203,7 @@ def recording_status():
     """Twilio's recording callback: keep the final URL of the message."""
     call = find_call(_form("CallSid"))
     if call is not None and _form("RecordingStatus") == "completed" and _form("RecordingUrl", 500):
-        call.recording_url = _form("RecordingUrl", 500)
+        keep_recording(call, _form("RecordingUrl", 500))
         db.session.commit()
     return twiml(VoiceResponse())
 
@@ -237,11 +218,9 @@ def _call_from_query() -> Call | None:
 def agent_answered():
     """The agent's line picked up the caller: the conversation starts."""
     call = _call_from_query()
-    if call is not None and _form("CallStatus") in ("in-progress", "answered") and call.status == CallStatus.RINGING:
+    if call is not None and _form("CallStatus") in ("in-progress", "answered"):
         mark_answered(call, _payload())
-        db.session.commit()
-        _agent_now(call.agent_id, AgentState.ON_CALL, call.id)
-        _announce(call, "answered")
+        commit_and_announce()
     return twiml(VoiceResponse())
 
 
@@ -255,12 +234,8 @@ def dial_ended():
         response.hangup()
         return twiml(response)
     if _form("DialCallStatus") in ("no-answer", "busy", "failed", "canceled") and call.status == CallStatus.RINGING:
-        agent_id = call.agent_id
         release_call(call, f"agent line: {_form('DialCallStatus')}")
-        db.session.commit()
-        if agent_id:
-            _agent_now(agent_id, AgentState.AVAILABLE, None)
-        _announce(call, "released")
+        commit_and_announce()
         language = _language(call)
         say(response, "retry", language)
         return twiml(queue_twiml(language, greeting=False, response=response))

@@ -165,3 +165,19 @@ def test_preferences_refuse_an_unknown_language(logged_in):
     from accounts.services import find_user
 
     assert find_user("agent").calendar == "jalali"  # the default, unchanged
+
+
+def test_pages_forbid_foreign_and_inline_scripts_and_framing(client):
+    headers = client.get("/login").headers
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_map_tiles_host_is_allowed_for_images():
+    from core.security_headers import content_security_policy
+
+    policy = content_security_policy("https://{s}.tiles.example.ir/{z}/{x}/{y}.png")
+    assert "img-src 'self' data: blob: https://*.tiles.example.ir" in policy
+    assert "img-src 'self' data: blob:;" in content_security_policy("")

@@ -158,6 +158,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_calls_caller_e164'), ['caller_e164'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index('uq_calls_agent_live_call', ['agent_id'], unique=True, sqlite_where=sa.text("status IN ('ringing', 'answered')"), postgresql_where=sa.text("status IN ('ringing', 'answered')"))
 
     op.create_table('fare_rules',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -506,6 +507,7 @@ def downgrade():
 
     op.drop_table('fare_rules')
     with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.drop_index('uq_calls_agent_live_call', sqlite_where=sa.text("status IN ('ringing', 'answered')"), postgresql_where=sa.text("status IN ('ringing', 'answered')"))
         batch_op.drop_index(batch_op.f('ix_calls_subscriber_id'))
         batch_op.drop_index(batch_op.f('ix_calls_status'))
         batch_op.drop_index(batch_op.f('ix_calls_caller_e164'))

@@ -14,6 +14,13 @@ if (form && mapBox && L) {
   const map = L.map(mapBox, { center: [35.70, 51.39], zoom: 11, attributionControl: Boolean(mapBox.dataset.tiles) });
   let pin = null;
 
+  // Leaflet puts a string tooltip in with innerHTML: names typed by people go in as text nodes only.
+  function textNode(value) {
+    const span = document.createElement('span');
+    span.textContent = value;
+    return span;
+  }
+
   if (mapBox.dataset.tiles) {
     L.tileLayer(mapBox.dataset.tiles, { maxZoom: 19, attribution: mapBox.dataset.attribution || '' }).addTo(map);
   } else {
@@ -23,7 +30,7 @@ if (form && mapBox && L) {
         if (!zones) return;
         L.geoJSON(zones, {
           style: { color: '#1f6feb', weight: 1, fillOpacity: 0.05 },
-          onEachFeature: (feature, layer) => layer.bindTooltip(feature.properties.name, { sticky: true }),
+          onEachFeature: (feature, layer) => layer.bindTooltip(textNode(feature.properties.name), { sticky: true }),
         }).addTo(map);
       });
   }
@@ -31,7 +38,7 @@ if (form && mapBox && L) {
   // The subscriber's saved addresses, for orientation.
   document.querySelectorAll('[data-addresses] [data-lat]').forEach((item) => {
     const point = [Number(item.dataset.lat), Number(item.dataset.lon)];
-    L.circleMarker(point, { radius: 5, color: '#5b6475' }).addTo(map).bindTooltip(item.querySelector('strong').textContent);
+    L.circleMarker(point, { radius: 5, color: '#5b6475' }).addTo(map).bindTooltip(textNode(item.querySelector('strong').textContent));
   });
 
   function placePin(lat, lon, label) {
