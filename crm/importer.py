@@ -62,7 +62,7 @@ from crm.merge import SAME_PLACE_DEGREES, TIER_RANK
 from crm.models import Address, Subscriber, SubscriberPhone, Tier
 from crm.phones import PhoneNumberError, to_e164
 from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX
-from geo.gazetteer import search_places, search_text
+from geo.gazetteer import places_by_name, search_text
 from geo.points import PointError, check_in_service_area, check_point, service_area_km
 from geo.zones import ZoneIndex, _from_km, _to_km, zone_index
 
@@ -290,6 +290,7 @@ class _Importer:
         self.locale = current_app.config.get("DEFAULT_LOCALE", "fa")
         self._numbers: dict[str, tuple[str, str] | None] = {}  # one piece of a phone cell → (e164, kind)
         self._places: dict[str, dict | None] = {}
+        self._names: dict[str, dict] | None = None
         self.created: dict[int, int] = {}  # subscriber id → the line that created it
         self._phone_facts: dict[str, tuple[str, str]] = {}
         self.zones: ZoneIndex | None = None
@@ -381,9 +382,10 @@ class _Importer:
         """The gazetteer place whose name is exactly this address text, if any."""
         key = search_text(text)
         if key not in self._places:
-            hits = search_places(text, limit=1)
-            best = hits[0] if hits else None
-            strong = best is not None and key in {search_text(best["name_fa"]), search_text(best["name_en"])}
+            if self._names is None:
+                self._names = places_by_name()  # one read of the gazetteer per import, not one per address
+            best = self._names.get(key)
+            strong = best is not None
             if strong:
                 try:
                     self._zone(best["lat"], best["lon"])

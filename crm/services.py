@@ -7,7 +7,6 @@ SubscriberError with a message for people and the offending fields, and changes 
 from __future__ import annotations
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import selectinload
 
 from config import LOCALES
 from core.extensions import db
@@ -242,12 +241,8 @@ def add_note(subscriber: Subscriber, body: str, kind: str = "general", author_id
 def find_by_phone(raw: str, region: str) -> Subscriber | None:
     """The subscriber owning a number, however it is spelled; raises PhoneNumberError on non-numbers."""
     e164 = to_e164(raw, region)
-    return db.session.scalar(
-        select(Subscriber)
-        .join(SubscriberPhone)
-        .where(SubscriberPhone.e164 == e164)
-        .options(selectinload(Subscriber.phones), selectinload(Subscriber.addresses))
-    )
+    # One indexed join: the caller's numbers and addresses load only if the caller of this needs them.
+    return db.session.scalar(select(Subscriber).join(SubscriberPhone).where(SubscriberPhone.e164 == e164))
 
 
 def search_query(text: str) -> Select:

@@ -142,6 +142,22 @@ def search_places(query: str, limit: int = 10, locale: str | None = None) -> lis
     return [_as_dict(place, locale) for _, place in found[:limit]]
 
 
+def places_by_name(locale: str | None = None) -> dict[str, dict]:
+    """Every place keyed by its folded Persian and English names, for exact look-ups in bulk (imports).
+
+    Where two places share a name the office's own wins, then the shipped gazetteer, then a zone.
+    """
+    zones = [_Named(z.name_fa, z.name_en, "zone", z.lat, z.lon, "zone") for z in zone_index().entries]
+    office = [_Named(p.name_fa, p.name_en, p.kind, p.lat, p.lon, "office") for p in db.session.scalars(select(Place))]
+    locale = locale or ui_locale()
+    table: dict[str, dict] = {}
+    for place in [*zones, *shipped_places(), *office]:  # later entries overwrite earlier ones
+        for name in (place.name_fa, place.name_en):
+            if name:
+                table[search_text(name)] = _as_dict(place, locale)
+    return table
+
+
 def _clean_name(value: str | None, what: str) -> str:
     name = " ".join((value or "").split())
     if len(name) > MAX_NAME_LENGTH:
