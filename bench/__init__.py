@@ -1,0 +1,1 @@
+"""Benchmarks: bounded in time, reported as ratios against a baseline measured in the same run."""
