@@ -128,88 +128,78 @@ def subscriber(subscriber_id: int):
     return _render_subscriber(_subscriber_or_404(subscriber_id))
 
 
+def _change_record(subscriber_id: int, form, form_name: str, change, saved_message: str):
+    """The shape of every form on the record: check the form, let the service change the book, commit
+    and go back to the record; a refusal shows the form again with the service's messages."""
+    record = _subscriber_or_404(subscriber_id)
+    if form.validate_on_submit():
+        try:
+            change(record)
+        except SubscriberError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+            return _render_subscriber(record, error.status, **{form_name: form})
+        db.session.commit()
+        flash(saved_message, "success")
+        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
+    return _render_subscriber(record, 400, **{form_name: form})
+
+
 @bp.route("/subscribers/<int:subscriber_id>/notes", methods=["POST"])
 @area_required(Area.CONSOLE)
 def add_note_page(subscriber_id: int):
     """Keep a note on the subscriber (mood after a call, a preference)."""
-    record = _subscriber_or_404(subscriber_id)
     form = NoteForm()
-    if form.validate_on_submit():
-        try:
-            add_note(record, form.body.data, form.kind.data, current_user.id)
-        except SubscriberError as error:
-            db.session.rollback()
-            _show_errors(form, error)
-            return _render_subscriber(record, 400, note_form=form)
-        db.session.commit()
-        flash(_("Note saved."), "success")
-        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
-    return _render_subscriber(record, 400, note_form=form)
+    return _change_record(
+        subscriber_id,
+        form,
+        "note_form",
+        lambda record: add_note(record, form.body.data, form.kind.data, current_user.id),
+        _("Note saved."),
+    )
 
 
 @bp.route("/subscribers/<int:subscriber_id>/addresses", methods=["POST"])
 @area_required(Area.CONSOLE)
 def add_address_page(subscriber_id: int):
     """Save an address placed on the map or found by name."""
-    record = _subscriber_or_404(subscriber_id)
     form = AddressForm()
-    if form.validate_on_submit():
-        fields = {name: getattr(form, name).data for name in ("label", "text", "unit", "landmark", "driver_notes")}
+
+    def change(record):
         if not form.lat.data or not form.lon.data:
-            form.text.errors = [_("Place the address on the map or pick it from the search first.")]
-            return _render_subscriber(record, 400, address_form=form)
-        try:
-            add_address(record, lat=form.lat.data, lon=form.lon.data, **fields)
-        except SubscriberError as error:
-            db.session.rollback()
-            _show_errors(form, error)
-            return _render_subscriber(record, 400, address_form=form)
-        db.session.commit()
-        flash(_("Address saved."), "success")
-        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
-    return _render_subscriber(record, 400, address_form=form)
+            raise SubscriberError(_("Place the address on the map or pick it from the search first."), {"text": "pin"})
+        fields = {name: getattr(form, name).data for name in ("label", "text", "unit", "landmark", "driver_notes")}
+        add_address(record, lat=form.lat.data, lon=form.lon.data, **fields)
+
+    return _change_record(subscriber_id, form, "address_form", change, _("Address saved."))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/phones", methods=["POST"])
 @area_required(Area.CONSOLE)
 def add_phone_page(subscriber_id: int):
     """Add a number; taking one from another subscriber needs the box ticked."""
-    record = _subscriber_or_404(subscriber_id)
     form = PhoneForm()
-    if form.validate_on_submit():
-        try:
-            if form.move.data:
-                move_phone(form.phone.data, record, _region())
-            else:
-                add_phone(record, form.phone.data, _region())
-        except SubscriberError as error:
-            db.session.rollback()
-            _show_errors(form, error)
-            return _render_subscriber(record, error.status, phone_form=form)
-        db.session.commit()
-        flash(_("Number saved."), "success")
-        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
-    return _render_subscriber(record, 400, phone_form=form)
+
+    def change(record):
+        if form.move.data:
+            move_phone(form.phone.data, record, _region())
+        else:
+            add_phone(record, form.phone.data, _region())
+
+    return _change_record(subscriber_id, form, "phone_form", change, _("Number saved."))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/flags", methods=["POST"])
 @area_required(Area.CONSOLE)
 def set_flags_page(subscriber_id: int):
     """Bar or un-bar a caller (with a reason) and set the SMS opt-out."""
-    record = _subscriber_or_404(subscriber_id)
     form = FlagsForm()
-    if form.validate_on_submit():
-        try:
-            set_barred(record, form.barred.data, form.barred_reason.data)
-            update_subscriber(record, sms_opt_out=form.sms_opt_out.data)
-        except SubscriberError as error:
-            db.session.rollback()
-            _show_errors(form, error)
-            return _render_subscriber(record, 400, flags_form=form)
-        db.session.commit()
-        flash(_("Saved."), "success")
-        return redirect(url_for("agents.subscriber", subscriber_id=record.id))
-    return _render_subscriber(record, 400, flags_form=form)
+
+    def change(record):
+        set_barred(record, form.barred.data, form.barred_reason.data)
+        update_subscriber(record, sms_opt_out=form.sms_opt_out.data)
+
+    return _change_record(subscriber_id, form, "flags_form", change, _("Saved."))
 
 
 @bp.route("/places")
