@@ -50,10 +50,10 @@ from sqlalchemy import create_engine, func, insert, make_url, select
 
 from config import PROJECT_ROOT
 from core.extensions import db
-from core.text import normalize_persian, persian_digits
+from core.text import persian_digits
 from crm.models import Subscriber, SubscriberPhone
 from crm.phones import PhoneNumberError, phone_kind, to_e164
-from crm.services import find_by_phone, refresh_search_key, search_query
+from crm.services import find_by_phone, refresh_search_key, search_key_of, search_query
 from demo.people import FEMALE_NAMES, MALE_NAMES, MOBILE_PREFIXES, SURNAMES, address_text
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -112,10 +112,7 @@ def national(e164: str) -> str:
 
 def search_key(name: str, numbers: list[str]) -> str:
     """crm.services.refresh_search_key's string for a subscriber with these numbers and no address."""
-    parts = [name]
-    for e164 in numbers:
-        parts += [e164, national(e164)]
-    return normalize_persian(" | ".join(parts))
+    return search_key_of(name, [(e164, national(e164)) for e164 in numbers], [])
 
 
 def spell(e164: str, rng: random.Random) -> str:

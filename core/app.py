@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from core.database import install_sqlite_pragmas, render_migration_item
+    from core.database import install_sqlite_pragmas, migration_include_name, render_migration_item
     from core.i18n import select_locale
 
     db.init_app(app)
@@ -62,6 +62,7 @@ def _init_extensions(app: Flask) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=render_migration_item,
+        include_name=migration_include_name,
     )
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

@@ -61,7 +61,7 @@ from core.text import ascii_digits, normalize_persian
 from crm.merge import SAME_PLACE_DEGREES, TIER_RANK
 from crm.models import Address, Subscriber, SubscriberPhone, Tier
 from crm.phones import PhoneNumberError, to_e164
-from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX
+from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX, search_key_of
 from geo.gazetteer import places_by_name, search_text
 from geo.points import PointError, check_in_service_area, check_point, service_area_km
 from geo.zones import ZoneIndex, _from_km, _to_km, zone_index
@@ -334,11 +334,8 @@ class _Importer:
 
         Parsing numbers was half of an import's time; a test checks both against crm.phones.
         """
-        parts = [subscriber.name]
-        for phone in subscriber.phones:
-            parts += [phone.e164, self._facts(phone.e164)[1]]
-        parts += [f"{a.label} {a.text} {a.landmark}" for a in subscriber.addresses]
-        subscriber.search_key = normalize_persian(" | ".join(parts))
+        numbers = [(phone.e164, self._facts(phone.e164)[1]) for phone in subscriber.phones]
+        subscriber.search_key = search_key_of(subscriber.name, numbers, subscriber.addresses)
 
     # -- reading a row (no database writes; zone and gazetteer lookups only) --
 

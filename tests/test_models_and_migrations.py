@@ -160,13 +160,18 @@ def _schema_differences() -> list:
     from core.extensions import db
 
     with db.engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+        from core.database import migration_include_name
+
+        opts = {"compare_type": True, "include_name": migration_include_name}
+        return compare_metadata(MigrationContext.configure(conn, opts=opts), db.metadata)
 
 
 def _table_names() -> set[str]:
+    """The tables in the database, but for the search index's own (see core.database.migration_include_name)."""
+    from core.database import migration_include_name
     from core.extensions import db
 
-    return set(inspect(db.engine).get_table_names())
+    return {name for name in inspect(db.engine).get_table_names() if migration_include_name(name, "table", {})}
 
 
 def _assert_utc(value: datetime, what: str) -> None:

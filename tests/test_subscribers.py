@@ -174,3 +174,10 @@ def test_search_by_any_part_of_name_number_or_address(maryam):
     assert found("ولیعصر یاس") == ["مریم احمدی"]
     assert found("ولیعصر karimi") == []
     assert found("5%9") == []  # LIKE wildcards are matched literally ("%5%9%" would match +9891…)
+
+
+def test_a_name_typed_without_its_zwnj_is_found(app):
+    create_subscriber("علی نیک‌نام", ["09121112233"], "IR")
+    db.session.commit()
+    assert [s.name for s in db.session.scalars(search_query("نیکنام"))] == ["علی نیک‌نام"]
+    assert [s.name for s in db.session.scalars(search_query("نیک نام"))] == ["علی نیک‌نام"]
