@@ -23,3 +23,24 @@ class NewUserForm(FlaskForm):
         ],
     )
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=256)])
+
+
+class PlaceForm(FlaskForm):
+    """A place the office adds to its gazetteer (a hospital, a square, a landmark)."""
+
+    name_fa = StringField(_l("Persian name"), validators=[Length(max=200)])
+    name_en = StringField(_l("English name"), validators=[Length(max=200)])
+    kind = SelectField(
+        _l("Kind"),
+        choices=[
+            SelectChoice("landmark", _l("landmark")),
+            SelectChoice("hospital", _l("hospital")),
+            SelectChoice("square", _l("square")),
+            SelectChoice("neighbourhood", _l("neighbourhood")),
+            SelectChoice("station", _l("station")),
+            SelectChoice("hotel", _l("hotel")),
+            SelectChoice("shopping", _l("shopping centre")),
+        ],
+    )
+    lat = StringField(_l("Latitude"))
+    lon = StringField(_l("Longitude"))

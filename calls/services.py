@@ -8,6 +8,8 @@ rung) cannot both win; the database's partial unique index keeps an agent on one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +27,7 @@ from calls.signals import agent_state_changed, call_changed, queue_signal
 from core.database import savepoint
 from core.extensions import db
 from core.models import utcnow
+from crm.models import Subscriber
 from crm.phones import PhoneNumberError, to_e164
 from crm.services import find_by_phone
 
@@ -91,13 +94,28 @@ def find_call(provider_sid: str) -> Call | None:
     return db.session.scalar(select(Call).where(Call.provider_sid == provider_sid))
 
 
-def record_inbound_call(provider_sid: str, from_raw: str, to_raw: str, region: str, payload: dict) -> tuple[Call, bool]:
-    """Keep a call that just reached the desk; a retried webhook returns the first record and False."""
+ROUTE_STATUS = {Route.REJECT: CallStatus.REJECTED, Route.MENU: CallStatus.MENU, Route.QUEUE: CallStatus.QUEUED}
+
+
+def record_inbound_call(
+    provider_sid: str,
+    from_raw: str,
+    to_raw: str,
+    region: str,
+    payload: dict,
+    route_for: Callable[[Subscriber | None], Route],
+) -> tuple[Call, bool]:
+    """Keep a call that just reached the desk, already where ``route_for(caller)`` sends it.
+
+    The route is worked out before the first write, so that SQLite's write lock is held only for the
+    inserts. A retried webhook returns the first record and False.
+    """
     existing = find_call(provider_sid)
     if existing is not None:
         return existing, False
     e164 = caller_number(from_raw, region)
     subscriber = find_by_phone(e164, region) if e164 else None
+    route = route_for(subscriber)
     call = Call(
         provider_sid=provider_sid,
         direction="inbound",
@@ -105,7 +123,7 @@ def record_inbound_call(provider_sid: str, from_raw: str, to_raw: str, region: s
         caller_e164=e164,
         to_number=(to_raw or "")[:FIELD_LIMIT],
         subscriber_id=subscriber.id if subscriber else None,
-        status=CallStatus.QUEUED,
+        status=ROUTE_STATUS[route],
         queued_at=utcnow(),
     )
     try:
@@ -116,21 +134,11 @@ def record_inbound_call(provider_sid: str, from_raw: str, to_raw: str, region: s
         # The same webhook, retried, arrived twice at once: the other request stored it first.
         return find_call(provider_sid), False
     _event(call, "incoming", payload)
+    _event(call, f"route:{route}", None)
+    if route is Route.QUEUE:
+        _tell(call, "waiting")
     db.session.flush()
     return call, True
-
-
-def admit_call(call: Call, route: Route) -> Call:
-    """Put a new call where its route says: turned away, in the after-hours menu, or waiting in the queue."""
-    if route is Route.REJECT:
-        call.status = CallStatus.REJECTED
-    elif route is Route.MENU:
-        call.status = CallStatus.MENU
-    else:
-        _tell(call, "waiting")
-    _event(call, f"route:{route}", None)
-    db.session.flush()
-    return call
 
 
 def record_outbound_call(provider_sid: str, number: str, agent_id: int, region: str) -> Call:

@@ -19,6 +19,7 @@ NAVIGATION = [
     (Area.SUPERVISION, "supervisors.complaints", _l("Complaints")),
     (Area.SUPERVISION, "supervisors.duplicates", _l("Duplicate subscribers")),
     (Area.ADMINISTRATION, "admin.users", _l("Staff accounts")),
+    (Area.ADMINISTRATION, "admin.places", _l("Places")),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -69,6 +69,11 @@ class Booking(CreatedAt, db.Model):
     events: Mapped[list[BookingEvent]] = relationship(back_populates="booking", order_by="BookingEvent.id")
 
     __mapper_args__ = {"version_id_col": version}
+    # The screen pop asks for a caller's booking of the last half hour, by subscriber or by number.
+    __table_args__ = (
+        Index("ix_bookings_subscriber_recent", "subscriber_id", "created_at"),
+        Index("ix_bookings_phone_recent", "phone", "created_at"),
+    )
 
 
 class BookingEvent(db.Model):

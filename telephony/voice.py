@@ -10,10 +10,9 @@ from __future__ import annotations
 from flask import Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls.intake import route_call
+from calls.intake import Route, route_call
 from calls.models import Call, CallStatus
 from calls.services import (
-    admit_call,
     agents_ready,
     find_call,
     keep_recording,
@@ -98,14 +97,16 @@ def incoming_call():
         response = VoiceResponse()
         response.hangup()
         return twiml(response)
+
+    def route_for(subscriber: Subscriber | None) -> Route:
+        return route_call(bool(subscriber and subscriber.barred), agents_ready(), _office_open())
+
     call, created = record_inbound_call(
-        sid, _form("From"), _form("To"), current_app.config["DEFAULT_REGION"], _payload()
+        sid, _form("From"), _form("To"), current_app.config["DEFAULT_REGION"], _payload(), route_for
     )
-    language = _language(call)
-    subscriber = db.session.get(Subscriber, call.subscriber_id) if call.subscriber_id else None
     if created:
-        admit_call(call, route_call(bool(subscriber and subscriber.barred), agents_ready(), _office_open()))
         commit_and_announce()
+    language = _language(call)
     if call.status == CallStatus.REJECTED:
         response = say(VoiceResponse(), "barred", language)
         response.hangup()

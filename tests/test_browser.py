@@ -52,13 +52,14 @@ PAGES = {
     "complaints": ("/supervisor/complaints", "Complaints"),
     "duplicates": ("/supervisor/duplicates", "Duplicate subscribers"),
     "users": ("/admin/users", "Staff accounts"),
+    "places": ("/admin/places", "Places"),
 }
 # What each role's navigation shows, in order (accounts/roles.py AREAS_BY_ROLE), and where it lands.
 PAGES_BY_ROLE = {
     "agent": ["console"],
     "dispatcher": ["board"],
     "supervisor": ["console", "board", "wallboard", "complaints", "duplicates"],
-    "admin": ["console", "board", "wallboard", "complaints", "duplicates", "users"],
+    "admin": ["console", "board", "wallboard", "complaints", "duplicates", "users", "places"],
 }
 LANDING = {"agent": "/console/", "dispatcher": "/dispatch/", "supervisor": "/console/", "admin": "/console/"}
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.services import find_user
+from calls.intake import Route
 from calls.models import AgentState, Call, CallStatus
 from calls.services import (
     CallConflict,
@@ -26,7 +27,8 @@ from core.extensions import db
 
 
 def new_call(sid_digit: str) -> Call:
-    call, _ = record_inbound_call("CA" + sid_digit * 32, "+989123456789", "+982188888888", "IR", {})
+    sid = "CA" + sid_digit * 32
+    call, _ = record_inbound_call(sid, "+989123456789", "+982188888888", "IR", {}, lambda _caller: Route.QUEUE)
     db.session.commit()
     return call
 

@@ -13,6 +13,7 @@ PAGES = {
     "/supervisor/complaints": {"supervisor", "admin"},
     "/supervisor/duplicates": {"supervisor", "admin"},
     "/admin/users": {"admin"},
+    "/admin/places": {"admin"},
 }
 ROLES = ["agent", "dispatcher", "supervisor", "admin"]
 
@@ -181,3 +182,40 @@ def test_map_tiles_host_is_allowed_for_images():
     policy = content_security_policy("https://{s}.tiles.example.ir/{z}/{x}/{y}.png")
     assert "img-src 'self' data: blob: https://*.tiles.example.ir" in policy
     assert "img-src 'self' data: blob:;" in content_security_policy("")
+
+
+def test_admin_adds_a_place_the_console_then_finds(app, logged_in, tehran_zones):
+    client = logged_in("admin")
+    token = csrf_token_of(client.get("/admin/places").get_data(as_text=True))
+    added = client.post(
+        "/admin/places",
+        data={
+            "csrf_token": token,
+            "name_fa": "بیمارستان شهدای تجریش",
+            "name_en": "Shohada Hospital",
+            "kind": "hospital",
+            "lat": "۳۵.۸۰۳۲",
+            "lon": "51.4285",
+        },
+    )
+    assert added.status_code == 302
+    items = client.get("/console/places", query_string={"q": "شهدای تجريش"}).get_json()["items"]
+    assert items[0]["name_fa"] == "بیمارستان شهدای تجریش"
+
+
+def test_a_place_far_away_or_nameless_is_refused(app, logged_in, tehran_zones):
+    from geo.models import Place
+
+    client = logged_in("admin")
+    token = csrf_token_of(client.get("/admin/places").get_data(as_text=True))
+    far = client.post(
+        "/admin/places",
+        data={"csrf_token": token, "name_fa": "اصفهان", "kind": "landmark", "lat": "32.65", "lon": "51.67"},
+    )
+    nameless = client.post(
+        "/admin/places", data={"csrf_token": token, "kind": "landmark", "lat": "35.7", "lon": "51.4"}
+    )
+    assert far.status_code == nameless.status_code == 400
+    from core.extensions import db
+
+    assert db.session.scalar(db.select(db.func.count(Place.id))) == 0

@@ -330,10 +330,12 @@ def upgrade():
     )
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bookings_driver_id'), ['driver_id'], unique=False)
+        batch_op.create_index('ix_bookings_phone_recent', ['phone', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_bookings_pickup_at'), ['pickup_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_bookings_pickup_zone_id'), ['pickup_zone_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_bookings_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_bookings_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index('ix_bookings_subscriber_recent', ['subscriber_id', 'created_at'], unique=False)
 
     op.create_table('call_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -468,10 +470,12 @@ def downgrade():
 
     op.drop_table('call_events')
     with op.batch_alter_table('bookings', schema=None) as batch_op:
+        batch_op.drop_index('ix_bookings_subscriber_recent')
         batch_op.drop_index(batch_op.f('ix_bookings_subscriber_id'))
         batch_op.drop_index(batch_op.f('ix_bookings_status'))
         batch_op.drop_index(batch_op.f('ix_bookings_pickup_zone_id'))
         batch_op.drop_index(batch_op.f('ix_bookings_pickup_at'))
+        batch_op.drop_index('ix_bookings_phone_recent')
         batch_op.drop_index(batch_op.f('ix_bookings_driver_id'))
 
     op.drop_table('bookings')
