@@ -308,11 +308,11 @@ def test_the_softphone_token_carries_the_voice_grant(app, logged_in):
     app.config.update(
         TWILIO_ACCOUNT_SID="AC" + "1" * 32,
         TWILIO_API_KEY_SID="SK" + "2" * 32,
-        TWILIO_API_KEY_SECRET="key-secret",
+        TWILIO_API_KEY_SECRET="key-secret-long-enough-for-hmac-sha256",
         TWILIO_TWIML_APP_SID="AP" + "3" * 32,
     )
     body = client.get("/console/voice-token").get_json()
-    claims = jwt.decode(body["token"], "key-secret", algorithms=["HS256"])
+    claims = jwt.decode(body["token"], "key-secret-long-enough-for-hmac-sha256", algorithms=["HS256"])
     assert claims["grants"]["identity"] == body["identity"] == f"agent-{claims['grants']['identity'].split('-')[1]}"
     assert claims["grants"]["voice"]["incoming"] == {"allow": True}
     assert claims["grants"]["voice"]["outgoing"]["application_sid"] == "AP" + "3" * 32
