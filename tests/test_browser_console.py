@@ -93,3 +93,23 @@ def test_unknown_number_becomes_a_new_subscriber(agent_page, demo_server):
     page.click("button.primary")
     expect(page.locator("h1")).to_have_text("مسافر تازه")
     expect(page.locator(".phones")).to_contain_text("0999 000 1234")
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 820, "height": 1180}])
+def test_console_and_record_fit_a_desk_screen_and_a_tablet(demo_server, browser, viewport):
+    context = browser.new_context(base_url=demo_server.url, locale="fa-IR", viewport=viewport, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        page.fill("input[name=username]", "agent")
+        page.fill("input[name=password]", "demo-agent")
+        page.click("main button[type=submit]")
+        expect(page.locator("[data-live-state]")).to_have_class("live-state connected")
+        subscriber_id, _name, _e164 = a_demo_subscriber(demo_server)
+        for path in ("/console/", f"/console/subscribers/{subscriber_id}"):
+            page.goto(path)
+            # Nothing wider than the screen: no sideways scrolling on a wall desk or a tablet.
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], path
+            expect(page.locator("main")).to_be_visible()
+    finally:
+        context.close()
