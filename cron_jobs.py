@@ -3,7 +3,11 @@
 from rq import cron
 
 from accounts.tasks import prune_login_attempts
+from agents.tasks import reconcile_presence
 from loyalty.tasks import recompute_tiers_job
+from telephony.tasks import offer_menu_to_long_waits
 
 cron.register(prune_login_attempts, queue_name="default", cron="17 3 * * *")
 cron.register(recompute_tiers_job, queue_name="default", cron="43 2 * * *")
+cron.register(reconcile_presence, queue_name="default", interval=60)
+cron.register(offer_menu_to_long_waits, queue_name="default", interval=30)

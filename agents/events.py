@@ -1,10 +1,14 @@
 """The console's live channel: who may connect, what they get on (re)connecting, and presence.
 
-An agent is at the console while at least one of their tabs is connected; the set of their
-connections lives in Redis so that every web process sees it.
+An agent is at the console while at least one of their tabs is connected. Their connections live in
+Redis, where every web process sees them, each with a deadline that the tab's heartbeat pushes on:
+a tab whose web process died stops beating, and ``agents.tasks.reconcile_presence`` then takes the
+agent off the console instead of leaving callers queued for nobody.
 """
 
 from __future__ import annotations
+
+import time
 
 from flask import current_app, request
 from flask_login import current_user
@@ -19,9 +23,18 @@ from calls.signals import commit_and_announce
 from core.extensions import db, socketio
 from core.queues import redis_connection
 
+# A tab beats every 30 s (static/js/console.js); three missed beats and its connection counts no more.
+HEARTBEAT_SECONDS = 30
+CONNECTION_TTL = 3 * HEARTBEAT_SECONDS
 
-def _connections_key(user_id: int) -> str:
-    return f"cabdesk:console:{user_id}:sids"
+
+def connections_key(user_id: int) -> str:
+    """The Redis sorted set of an agent's console connections, scored by the time each one expires."""
+    return f"cabdesk:console:{user_id}:connections"
+
+
+def _keep_connection(user_id: int, sid: str) -> None:
+    redis_connection().zadd(connections_key(user_id), {sid: time.time() + CONNECTION_TTL})
 
 
 def snapshot(user_id: int) -> dict:
@@ -51,7 +64,7 @@ def on_connect(auth=None):
     join_room(AGENTS_ROOM)
     join_room(agent_room(user_id))
     try:
-        redis_connection().sadd(_connections_key(user_id), request.sid)
+        _keep_connection(user_id, request.sid)
     except Exception:  # Redis down: the console still works; presence is only less exact
         current_app.logger.warning("console presence not recorded: Redis unavailable")
     if agent_state(user_id) == AgentState.OFFLINE:
@@ -68,13 +81,23 @@ def on_disconnect(*_args):
     user_id = current_user.id
     try:
         connections = redis_connection()
-        connections.srem(_connections_key(user_id), request.sid)
-        remaining = connections.scard(_connections_key(user_id))
+        connections.zrem(connections_key(user_id), request.sid)
+        remaining = connections.zcount(connections_key(user_id), time.time(), "+inf")
     except Exception:
         return
     if remaining == 0 and agent_state(user_id) in (AgentState.AVAILABLE, AgentState.AWAY, AgentState.WRAP_UP):
         _set_state(user_id, AgentState.OFFLINE)
     db.session.remove()
+
+
+@socketio.on("heartbeat", namespace=NAMESPACE)
+def on_heartbeat(*_args):
+    """A tab is still there: push its connection's deadline on."""
+    if current_user.is_authenticated:
+        try:
+            _keep_connection(current_user.id, request.sid)
+        except Exception:  # Redis down: presence is only less exact meanwhile
+            current_app.logger.warning("console heartbeat not recorded: Redis unavailable")
 
 
 @socketio.on("ping_server", namespace=NAMESPACE)

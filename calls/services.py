@@ -9,6 +9,7 @@ rung) cannot both win; the database's partial unique index keeps an agent on one
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -156,6 +157,25 @@ def record_outbound_call(provider_sid: str, number: str, agent_id: int, region: 
         queued_at=utcnow(),
     )
     db.session.add(call)
+    db.session.flush()
+    return call
+
+
+def long_waits(max_wait_seconds: int) -> list[Call]:
+    """Calls that have waited in the queue longer than the office lets a caller wait."""
+    since = utcnow() - timedelta(seconds=max_wait_seconds)
+    return list(
+        db.session.scalars(
+            select(Call).where(Call.status == CallStatus.QUEUED, Call.queued_at < since).order_by(Call.queued_at)
+        )
+    )
+
+
+def move_to_menu(call: Call, payload: dict | None = None) -> Call:
+    """A caller who waited too long leaves the queue for the voicemail / call-back menu."""
+    if _move(call, (CallStatus.QUEUED,), status=CallStatus.MENU):
+        _event(call, "menu_after_wait", payload)
+        _tell(call, "left_queue")
     db.session.flush()
     return call
 

@@ -132,6 +132,8 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         # When the desk answers calls, on the office clock; outside them callers get voicemail or a call-back.
         "OFFICE_HOURS": _office_hours(env),
         "DESK_QUEUE": env.get("DESK_QUEUE", "desk"),
+        # After this many seconds in the queue a caller is offered the voicemail / call-back menu (0: never).
+        "QUEUE_MAX_WAIT": _int(env, "QUEUE_MAX_WAIT", 300),
         # Recorded prompts, {base}/{language}/{prompt}.mp3; without them Twilio's text-to-speech reads the text.
         "PROMPT_AUDIO_URL": env.get("PROMPT_AUDIO_URL", "").rstrip("/"),
         "HOLD_MUSIC_URL": env.get("HOLD_MUSIC_URL", ""),

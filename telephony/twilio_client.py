@@ -231,10 +231,13 @@ def place_call(
     return sid
 
 
-def redirect_call(call_sid: str, twiml: str) -> None:
-    """Make the live call ``call_sid`` run ``twiml`` now (to bridge a queued caller to an agent, say)."""
+def redirect_call(call_sid: str, twiml: str | None = None, url: str | None = None) -> None:
+    """Make the live call ``call_sid`` run ``twiml`` now, or the TwiML Twilio fetches from ``url``."""
+    if (twiml is None) == (url is None):
+        raise ValueError("redirect_call needs exactly one of twiml or url")
     client = twilio_client()
-    _call(f"redirect call {call_sid}", lambda: client.calls(call_sid).update(twiml=twiml))
+    changes = {"twiml": twiml} if twiml is not None else {"url": url, "method": "POST"}
+    _call(f"redirect call {call_sid}", lambda: client.calls(call_sid).update(**changes))
     log.info("Twilio call %s redirected", call_sid)
 
 

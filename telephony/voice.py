@@ -19,6 +19,7 @@ from calls.services import (
     leave_in_menu,
     mark_answered,
     mark_ended,
+    move_to_menu,
     record_inbound_call,
     release_call,
 )
@@ -143,6 +144,17 @@ def queue_result():
         commit_and_announce()
     response.hangup()
     return twiml(response)
+
+
+@bp.route("/voice/long-wait", methods=["POST"])
+@twilio_signature_required
+def long_wait():
+    """Twilio fetches this for a caller taken out of a queue that was too slow: the voicemail / call-back menu."""
+    call = find_call(_form("CallSid"))
+    if call is not None:
+        move_to_menu(call, _payload())
+        commit_and_announce()
+    return twiml(menu_twiml(_language(call)))
 
 
 @bp.route("/voice/status", methods=["POST"])

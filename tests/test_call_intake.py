@@ -346,3 +346,44 @@ def test_click_to_call_refuses_a_non_number(app, twilio, logged_in):
     response = client.post("/console/call-back", json={"number": "<script>"}, headers={"X-CSRFToken": token})
     assert response.status_code == 400
     assert twilio.requests_to("Calls.json") == []
+
+
+def test_a_caller_waiting_too_long_is_offered_the_menu(app, client, twilio, agent_console):
+    from datetime import timedelta
+
+    from telephony.tasks import offer_menu_to_long_waits
+
+    _agent, socket = agent_console
+    app.config.update(PUBLIC_URL="https://taxi.example.ir", QUEUE_MAX_WAIT=60)
+    sid = twilio.add_call()
+    webhook(client, "/telephony/voice/incoming", incoming_call_params(call_sid=sid), base_url="https://taxi.example.ir")
+    call = db.session.scalar(select(Call))
+    call.queued_at -= timedelta(seconds=61)
+    db.session.commit()
+
+    assert offer_menu_to_long_waits() == [sid]
+    [moved] = twilio.requests_to(f"Calls/{sid}.json")
+    assert moved.form["Url"] == "https://taxi.example.ir/telephony/voice/long-wait"
+
+    body = webhook(
+        client, "/telephony/voice/long-wait", incoming_call_params(call_sid=sid), base_url="https://taxi.example.ir"
+    ).get_data(as_text=True)
+    assert "<Gather" in body
+    db.session.expire_all()
+    assert db.session.get(Call, call.id).status == "menu"
+    assert events(socket, "call_update")[-1]["status"] == "menu"
+    assert offer_menu_to_long_waits() == []  # no longer waiting: left alone
+
+
+def test_no_menu_offer_without_a_public_address(app, client, twilio, agent_console):
+    from datetime import timedelta
+
+    from telephony.tasks import offer_menu_to_long_waits
+
+    app.config.update(PUBLIC_URL="", QUEUE_MAX_WAIT=60)
+    webhook(client, "/telephony/voice/incoming", incoming_call_params())
+    call = db.session.scalar(select(Call))
+    call.queued_at -= timedelta(seconds=61)
+    db.session.commit()
+    assert offer_menu_to_long_waits() == []
+    assert twilio.requests == []

@@ -199,6 +199,9 @@ socket.on('missed_call', (card) => { missed.set(card.id, card); renderMissed(); 
 socket.on('my_call', (card) => { waiting.delete(card.id); renderQueue(); showMyCall(card); });
 socket.on('presence', (update) => showPresence(update.state));
 
+// The heartbeat tells the server this tab is still here (a tab on a dead web process stops beating).
+setInterval(() => { if (socket.connected) socket.emit('heartbeat'); }, 30000);
+
 // Wait timers tick in the page; the queue itself only changes when the server says so.
 setInterval(() => {
   document.querySelectorAll('[data-since]').forEach((span) => { span.textContent = waited(span.dataset.since); });
