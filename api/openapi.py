@@ -104,6 +104,25 @@ SCHEMAS = {
             "created_at": {"type": "string", "format": "date-time"},
         }
     ),
+    "Point": _object({"lat": {"type": "number"}, "lon": {"type": "number"}, "address_id": INTEGER, "text": STRING}),
+    "QuoteRequest": _object(
+        {
+            "pickup": _ref("Point"),
+            "dropoff": _ref("Point"),
+            "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
+            "pickup_at": {"type": "string", "format": "date-time"},
+        },
+        ["pickup", "dropoff"],
+    ),
+    "Quote": _object(
+        {
+            "fare": INTEGER,
+            "currency": STRING,
+            "distance_km": NUMBER,
+            "duration_min": NUMBER,
+            "breakdown": {"type": "array", "items": _object({"label": STRING, "amount": INTEGER})},
+        }
+    ),
     "NewSubscriber": _object(
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -116,6 +135,13 @@ SCHEMAS = {
 }
 
 PATHS = {
+    "/quotes": {
+        "post": {
+            "summary": "Quote a trip's fare",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("QuoteRequest")}}},
+            "responses": {"200": _json(_ref("Quote"), "the fare and its breakdown"), **_errors(400, 401, 403)},
+        }
+    },
     "/drivers": {
         "get": {
             "summary": "List drivers",

@@ -10,19 +10,21 @@ from geopy.distance import geodesic
 
 from accounts.models import User
 from calls.models import Call, CallEvent, CallStatus
-from core.text import persian_digits
 from crm.models import Address, Subscriber
 from demo.people import PhoneMaker
 from demo.places import TEHRAN, Place, ZoneLocator
 from dispatch.models import Booking, BookingEvent
 from dispatch.models import BookingStatus as S
 from drivers.models import Driver, DriverStatus, VehicleClass
+from fares import services as fares
 from fares.models import FareRule
 
 OFFICE_NUMBER = "+982188776655"
 ROAD_FACTOR = 1.3  # Tehran's streets run about 30% longer than the straight line
 # Relative number of pickups per local hour: the morning and evening rush dominate.
 HOURLY_WEIGHTS = [1, 0.5, 0.3, 0.2, 0.3, 0.8, 2, 5, 7, 5, 3, 3, 3, 3, 3, 4, 5, 6, 7, 6, 5, 4, 3, 2]
+# The office clock the demo's tariffs (night surcharge) are read on.
+TEHRAN_ZONE = "Asia/Tehran"
 ON_TRIP_BOARDING = timedelta(minutes=3)  # from the pickup time to moving off, for trips under way now
 CLASS_WEIGHTS = {VehicleClass.SEDAN: 85, VehicleClass.VAN: 10, VehicleClass.PREMIUM: 5}
 CANCEL_REASONS = ["مسافر منصرف شد", "مسافر با خودروی دیگری رفت", "راننده آزاد پیدا نشد", "تأخیر راننده"]
@@ -31,54 +33,12 @@ BOOKING_NOTES = ["چمدان دارد", "با کودک؛ صندلی کودک ل�
                  "مسافر عصا دارد، جلوی در بایستید", "دو بستهٔ بزرگ همراه دارد", "کولر روشن باشد"]  # fmt: skip
 
 
-def round_to_step(amount: int, step: int) -> int:
-    """The amount rounded half up to a multiple of step."""
-    return (amount + step // 2) // step * step
-
-
-def _in_window(moment: time, start: str, end: str) -> bool:
-    begin, finish = time.fromisoformat(start), time.fromisoformat(end)
-    if begin <= finish:
-        return begin <= moment < finish
-    return moment >= begin or moment < finish  # the window runs over midnight
-
-
 def quote_fare(
     rule: FareRule, distance_km: float, duration_min: float, pickup_at: datetime, zone_codes: set[str]
 ) -> tuple[int, list[dict]]:
-    """The fare of a trip under a rule and the lines it is made of; the lines add up to the fare.
-
-    flag-down + per km + per minute, topped up to the minimum fare, then the rule's surcharges
-    (night: a percentage of that subtotal by Tehran's clock; zone: a fixed amount when the trip
-    starts or ends in the zone), rounded to the rule's step.
-    """
-    lines = [
-        {"label": "ورودی", "amount": rule.flag_down},
-        {
-            "label": persian_digits(f"مسافت {distance_km:g} کیلومتر"),
-            "amount": round(rule.per_km * distance_km),
-        },
-        {
-            "label": persian_digits(f"زمان {duration_min:g} دقیقه"),
-            "amount": round(rule.per_minute * duration_min),
-        },
-    ]
-    subtotal = sum(line["amount"] for line in lines)
-    if subtotal < rule.minimum_fare:
-        lines.append({"label": "تا حداقل کرایه", "amount": rule.minimum_fare - subtotal})
-        subtotal = rule.minimum_fare
-    local = pickup_at.astimezone(TEHRAN).time()
-    for surcharge in rule.surcharges:
-        if surcharge["kind"] == "night" and _in_window(local, surcharge["from"], surcharge["to"]):
-            amount = round(subtotal * surcharge["percent"] / 100)
-            lines.append({"label": persian_digits(f"شبانه {surcharge['percent']}٪"), "amount": amount})
-        elif surcharge["kind"] == "zone" and surcharge["zone"] in zone_codes:
-            lines.append({"label": f"عوارض {surcharge['zone']}", "amount": surcharge["amount"]})
-    total = sum(line["amount"] for line in lines)
-    fare = round_to_step(total, rule.rounding_step)
-    if fare != total:
-        lines.append({"label": "گرد کردن", "amount": fare - total})
-    return fare, lines
+    """The fare engine's quote (fares.services) with its lines in Persian, as the office keeps them."""
+    fare, lines = fares.quote_fare(rule, distance_km, duration_min, pickup_at, zone_codes, TEHRAN_ZONE)
+    return fare, fares.breakdown(lines, "fa")
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""Fare quotes through the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, jsonify
+from flask_babel import get_locale
+
+from accounts.roles import Area
+from api.blueprint import bp
+from api.common import ApiError, json_body, require_any_area
+from core.extensions import db
+from core.models import utcnow
+from crm.models import Address
+from drivers.models import VehicleClass
+from fares.services import QuoteError, breakdown, quote_trip
+
+
+def _point(body: dict, name: str) -> tuple[tuple[object, object], int | None]:
+    """``{lat, lon}`` or ``{address_id}`` as a point, with the subscriber whose address it is."""
+    value = body.get(name)
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid", f"{name} must be {{lat, lon}} or {{address_id}}", {name: "required"})
+    if "address_id" in value:
+        address = db.session.get(Address, value["address_id"]) if isinstance(value["address_id"], int) else None
+        if address is None:
+            raise ApiError(400, "invalid", f"{name}: no such address", {name: "unknown address"})
+        return (address.lat, address.lon), address.subscriber_id
+    return (value.get("lat"), value.get("lon")), None
+
+
+def _moment(raw) -> datetime:
+    """An ISO 8601 moment; one without a zone is read on the office clock."""
+    if raw is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(str(raw))
+    except ValueError:
+        message = "pickup_at must be an ISO 8601 date and time"
+        raise ApiError(400, "invalid", message, {"pickup_at": "invalid"}) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["OFFICE_TIMEZONE"]))
+    return moment
+
+
+@bp.route("/quotes", methods=["POST"])
+def create_quote():
+    """Quote a trip: ``{pickup, dropoff, vehicle_class?, pickup_at?}`` → the fare and its breakdown."""
+    require_any_area(Area.CONSOLE, Area.DISPATCH)
+    body = json_body()
+    pickup, subscriber_id = _point(body, "pickup")
+    dropoff, _ = _point(body, "dropoff")
+    vehicle_class = body.get("vehicle_class", VehicleClass.SEDAN)
+    if vehicle_class not in {v.value for v in VehicleClass}:
+        raise ApiError(400, "invalid", "unknown vehicle class", {"vehicle_class": "invalid"})
+    try:
+        quote = quote_trip(
+            pickup, dropoff, vehicle_class, _moment(body.get("pickup_at")), utcnow(), current_app.config, subscriber_id
+        )
+    except QuoteError as exc:
+        raise ApiError(400, "invalid", str(exc)) from None
+    return jsonify(
+        fare=quote.fare,
+        currency=quote.currency,
+        distance_km=quote.distance_km,
+        duration_min=quote.duration_min,
+        breakdown=breakdown(quote.lines, str(get_locale() or current_app.config["DEFAULT_LOCALE"])),
+    )
