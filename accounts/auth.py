@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, request
+from flask import abort
 from flask_login import current_user, login_required
 
 from accounts.models import User
@@ -47,11 +47,3 @@ def area_required(area: Area):
 def socket_user_may_enter(area: Area) -> bool:
     """Whether the user behind a Socket.IO connection may join the live channel of ``area``."""
     return bool(current_user.is_authenticated and current_user.may_enter(area))
-
-
-def wants_json() -> bool:
-    """Whether the client expects a JSON answer rather than a page."""
-    if request.path.startswith("/api/") or request.path == "/api":
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"

@@ -23,6 +23,7 @@ from calls.services import (
     wrap_up,
 )
 from calls.signals import commit_and_announce
+from core.errors import json_error
 from core.extensions import db
 from crm.phones import PhoneNumberError, to_e164
 from telephony.twilio_client import TwilioError
@@ -31,7 +32,7 @@ SETTABLE_STATES = (AgentState.AVAILABLE, AgentState.AWAY)
 
 
 def _error(status: int, code: str, message: str):
-    return jsonify(error={"code": code, "message": message}), status
+    return json_error(status, code, message)
 
 
 def _call_or_404(call_id: int) -> Call:

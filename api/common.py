@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import Select, func, select
 
 from accounts.roles import Area
+from core.errors import json_error
 from core.extensions import db
 
 MAX_PER_PAGE = 200
@@ -21,17 +22,8 @@ class ApiError(Exception):
 
 
 def api_error_response(error: ApiError):
-    """The ``{"error": …}`` body for an ApiError."""
-    body = {"code": error.code, "message": error.message}
-    if error.fields:
-        body["fields"] = error.fields
-    return jsonify(error=body), error.status
-
-
-def require_area(area: Area) -> None:
-    """Refuse the request unless the caller's role may use ``area``."""
-    if not current_user.may_enter(area):
-        abort(403)
+    """The ``{"error": …}`` answer for an ApiError."""
+    return json_error(error.status, error.code, error.message, error.fields)
 
 
 def _page_arg(name: str, default: int, maximum: int | None = None) -> int:
@@ -61,7 +53,7 @@ def json_body() -> dict:
     return body
 
 
-def require_any_area(*areas: Area) -> None:
+def require_area(*areas: Area) -> None:
     """Refuse the request unless the caller's role may use one of ``areas``."""
     if not any(current_user.may_enter(area) for area in areas):
         abort(403)

@@ -10,7 +10,7 @@ from flask_babel import get_locale
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, require_any_area
+from api.common import ApiError, json_body, require_area
 from core.extensions import db
 from core.models import utcnow
 from crm.models import Address
@@ -48,7 +48,7 @@ def _moment(raw) -> datetime:
 @bp.route("/quotes", methods=["POST"])
 def create_quote():
     """Quote a trip: ``{pickup, dropoff, vehicle_class?, pickup_at?}`` → the fare and its breakdown."""
-    require_any_area(Area.CONSOLE, Area.DISPATCH)
+    require_area(Area.CONSOLE, Area.DISPATCH)
     body = json_body()
     pickup, subscriber_id = _point(body, "pickup")
     dropoff, _ = _point(body, "dropoff")

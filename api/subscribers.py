@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, paginate, require_any_area, require_area
+from api.common import ApiError, json_body, paginate, require_area
+from core.errors import json_error
 from core.extensions import db
 from crm.models import Address, Subscriber, SubscriberPhone, Tier
 from crm.phones import PhoneNumberError, to_e164
@@ -17,10 +18,7 @@ from crm.services import SubscriberError, add_address, create_subscriber, search
 @bp.errorhandler(SubscriberError)
 def subscriber_error(error: SubscriberError):
     """A refused change to the subscriber book, as the API's error object."""
-    body = {"code": error.code, "message": error.message}
-    if error.fields:
-        body["fields"] = error.fields
-    return jsonify(error=body), error.status
+    return json_error(error.status, error.code, error.message, error.fields)
 
 
 def address_json(address: Address) -> dict:
@@ -66,7 +64,7 @@ def _subscriber_or_404(subscriber_id: int) -> Subscriber:
 @bp.route("/subscribers")
 def list_subscribers():
     """Find subscribers by ``phone`` (any spelling), ``q`` (any part of name, number, address), ``tier``."""
-    require_any_area(Area.CONSOLE, Area.DISPATCH)
+    require_area(Area.CONSOLE, Area.DISPATCH)
     query = search_query(request.args.get("q", "")[:200])
     phone = request.args.get("phone")
     if phone is not None:
@@ -106,7 +104,7 @@ def create_subscriber_route():
 @bp.route("/subscribers/<int:subscriber_id>")
 def get_subscriber(subscriber_id: int):
     """One subscriber with numbers and addresses."""
-    require_any_area(Area.CONSOLE, Area.DISPATCH)
+    require_area(Area.CONSOLE, Area.DISPATCH)
     return jsonify(subscriber_json(_subscriber_or_404(subscriber_id)))
 
 

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from flask import jsonify, make_response, render_template
+from flask import jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from accounts.auth import wants_json
+
+def wants_json() -> bool:
+    """Whether the client expects a JSON answer rather than a page."""
+    if request.path.startswith("/api/") or request.path == "/api":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def json_error(status: int, code: str, message: str, fields: dict | None = None):
+    """The one ``{"error": {code, message, fields?}}`` answer every JSON client gets."""
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return make_response(jsonify(error=body), status)
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     """Answer an error in the form the client reads."""
     if wants_json():
-        body = {"code": code, "message": message}
-        if fields:
-            body["fields"] = fields
-        return make_response(jsonify(error=body), status)
+        return json_error(status, code, message, fields)
     return make_response(render_template("error.html", status=status, message=message), status)
 
 
