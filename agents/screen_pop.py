@@ -14,7 +14,8 @@ from core.models import utcnow
 from crm.models import Note, Subscriber
 from crm.phones import display_phone
 from dispatch.models import Booking
-from feedback.models import Complaint, ComplaintStatus
+from dispatch.services import recent_trips
+from feedback.services import open_complaints
 
 # A caller who booked this recently is most likely asking "where is my car?".
 RECENT_BOOKING = timedelta(minutes=30)
@@ -53,15 +54,8 @@ def subscriber_card(subscriber: Subscriber) -> dict:
     notes = db.session.scalars(
         select(Note).where(Note.subscriber_id == subscriber.id).order_by(Note.id.desc()).limit(3)
     ).all()
-    trips = db.session.scalars(
-        select(Booking).where(Booking.subscriber_id == subscriber.id).order_by(Booking.pickup_at.desc()).limit(3)
-    ).all()
-    complaints = db.session.scalars(
-        select(Complaint).where(
-            Complaint.subscriber_id == subscriber.id,
-            Complaint.status.in_([ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING]),
-        )
-    ).all()
+    trips = recent_trips(subscriber.id, 3)
+    complaints = open_complaints(subscriber.id)
     return {
         "id": subscriber.id,
         "name": subscriber.name,

@@ -28,8 +28,8 @@ from crm.services import (
     set_barred,
     update_subscriber,
 )
-from dispatch.models import Booking
-from feedback.models import Complaint, ComplaintStatus
+from dispatch.services import recent_trips
+from feedback.services import open_complaints
 from geo.models import Zone
 
 SEARCH_LIMIT = 50
@@ -101,21 +101,12 @@ def _render_subscriber(subscriber: Subscriber, status: int = 200, **forms):
     forms.setdefault("address_form", AddressForm())
     forms.setdefault("phone_form", PhoneForm())
     forms.setdefault("flags_form", FlagsForm(obj=subscriber))
-    open_complaints = db.session.scalars(
-        select(Complaint).where(
-            Complaint.subscriber_id == subscriber.id,
-            Complaint.status.in_([ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING]),
-        )
-    ).all()
-    recent_trips = db.session.scalars(
-        select(Booking).where(Booking.subscriber_id == subscriber.id).order_by(Booking.pickup_at.desc()).limit(5)
-    ).all()
     return render_template(
         "agents/subscriber.html",
         subscriber=subscriber,
         timeline=subscriber_timeline(subscriber.id),
-        open_complaints=open_complaints,
-        recent_trips=recent_trips,
+        open_complaints=open_complaints(subscriber.id),
+        recent_trips=recent_trips(subscriber.id, 5),
         map_tiles=current_app.config.get("MAP_TILE_URL", ""),
         **forms,
     ), status

@@ -20,6 +20,7 @@ NAME_MAX = 200
 NOTES_MAX = 2000
 NOTE_KINDS = ("general", "mood", "preference")
 ADDRESS_LIMITS = {"label": 60, "text": 500, "unit": 60, "landmark": 200, "driver_notes": 500}
+ADDRESS_FIELDS = (*ADDRESS_LIMITS, "lat", "lon")
 
 
 class SubscriberError(ValueError):
@@ -58,6 +59,12 @@ def _language(value: str | None) -> str:
     if value not in LOCALES:
         raise SubscriberError(f"language must be one of {', '.join(LOCALES)}", {"language": "invalid"})
     return value
+
+
+def _refuse_unknown(fields: dict, allowed) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise SubscriberError(f"unknown fields: {', '.join(sorted(unknown))}", dict.fromkeys(unknown, "unknown"))
 
 
 def normalise_phone(raw: str, region: str, field: str = "phone") -> str:
@@ -119,9 +126,7 @@ def create_subscriber(
 def update_subscriber(subscriber: Subscriber, **changes) -> Subscriber:
     """Change name, language, notes or the SMS opt-out; unknown fields are refused."""
     allowed = {"name", "language", "notes", "sms_opt_out"}
-    unknown = set(changes) - allowed
-    if unknown:
-        raise SubscriberError(f"cannot change: {', '.join(sorted(unknown))}", dict.fromkeys(unknown, "unknown"))
+    _refuse_unknown(changes, allowed)
     if "name" in changes:
         subscriber.name = _clean_text(changes["name"], "name", NAME_MAX, required=True)
     if "language" in changes:
@@ -203,9 +208,7 @@ def _address_fields(fields: dict, partial: bool = False) -> dict:
 
 def add_address(subscriber: Subscriber, **fields) -> Address:
     """Save a named address (label, text, lat, lon; unit, landmark, driver_notes optional) with its zone."""
-    unknown = set(fields) - {*ADDRESS_LIMITS, "lat", "lon"}
-    if unknown:
-        raise SubscriberError(f"unknown fields: {', '.join(sorted(unknown))}", dict.fromkeys(unknown, "unknown"))
+    _refuse_unknown(fields, ADDRESS_FIELDS)
     address = Address(**_address_fields(fields))
     subscriber.addresses.append(address)
     refresh_search_key(subscriber)
@@ -215,9 +218,7 @@ def add_address(subscriber: Subscriber, **fields) -> Address:
 
 def update_address(address: Address, **fields) -> Address:
     """Change some fields of a saved address; a moved point gets its zone again."""
-    unknown = set(fields) - {*ADDRESS_LIMITS, "lat", "lon"}
-    if unknown:
-        raise SubscriberError(f"unknown fields: {', '.join(sorted(unknown))}", dict.fromkeys(unknown, "unknown"))
+    _refuse_unknown(fields, ADDRESS_FIELDS)
     if ("lat" in fields) != ("lon" in fields):
         raise SubscriberError("give lat and lon together", {"lat": "required", "lon": "required"})
     for name, value in _address_fields(fields, partial=True).items():

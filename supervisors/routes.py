@@ -16,7 +16,8 @@ from core.models import utcnow
 from crm.models import Subscriber, SubscriberMerge
 from crm.services import SubscriberError
 from dispatch.models import Booking
-from feedback.models import Complaint, ComplaintStatus, Feedback
+from feedback.models import Complaint, Feedback
+from feedback.services import OPEN_STATUSES
 from supervisors.forms import MergeForm
 
 bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
@@ -27,11 +28,7 @@ bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
 def wallboard():
     """The floor at a glance: bookings by state, open complaints, recent satisfaction."""
     bookings_by_status = dict(db.session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
-    open_complaints = db.session.scalar(
-        select(func.count(Complaint.id)).where(
-            Complaint.status.in_([ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING])
-        )
-    )
+    open_complaints = db.session.scalar(select(func.count(Complaint.id)).where(Complaint.status.in_(OPEN_STATUSES)))
     since = utcnow() - timedelta(days=30)
     average_rating = db.session.scalar(
         select(func.avg(Feedback.rating)).where(Feedback.rating.is_not(None), Feedback.answered_at >= since)

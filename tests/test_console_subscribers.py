@@ -176,3 +176,19 @@ def test_place_search_offers_the_subscribers_own_addresses_first(agent, maryam):
     items = agent.get("/console/places", query_string={"q": "یاس", "subscriber_id": maryam.id}).get_json()["items"]
     assert items[0]["source"] == "subscriber"
     assert items[0]["name"].startswith("خانه")
+
+
+def test_the_record_lists_only_open_complaints(agent, maryam):
+    from feedback.models import Complaint
+
+    db.session.add_all(
+        [
+            Complaint(subscriber_id=maryam.id, category="lateness", status="new", description="دیر رسید"),
+            Complaint(subscriber_id=maryam.id, category="route", status="resolved", description="مسیر طولانی"),
+        ]
+    )
+    db.session.commit()
+    page = agent.get(f"/console/subscribers/{maryam.id}").get_data(as_text=True)
+    open_section = page.split('id="complaints-title"', 1)[1].split("</ul>", 1)[0]
+    assert "lateness" in open_section
+    assert "route" not in open_section
