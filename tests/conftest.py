@@ -187,3 +187,16 @@ def twilio(app):
             TWILIO_API_URL=stub.url,
         )
         yield stub
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (the system's) for every browser test of the session."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -13,23 +13,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from config import PROJECT_ROOT
+from tests.support.browser import log_in as support_log_in
 from tests.support.live_server import SECRET_KEY, LiveServer, live_server, show_log_on_failure
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 SOCKET_IO_CLIENT = PROJECT_ROOT / "static" / "vendor" / "socket.io" / "socket.io.min.js"
 PASSWORD = "correct horse battery"
@@ -76,14 +67,6 @@ def server(request, redis_url) -> Iterator[LiveServer]:
         show_log_on_failure(request.config, running, Path(request.module.__file__)),
     ):
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -136,12 +119,8 @@ def watch_for_errors(page: Page, refused: tuple[str, ...] = ()) -> list[str]:
 
 
 def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Fill in and send the login form as a person does."""
-    page.goto("/login")
-    form = page.locator("main form")
-    form.locator("input[name=username]").fill(username)
-    form.locator("input[name=password]").fill(password)
-    form.locator("button[type=submit]").click()
+    """Log in through the form with the module's password."""
+    support_log_in(page, username, password)
 
 
 def log_out(page: Page) -> None:

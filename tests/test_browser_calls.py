@@ -14,11 +14,11 @@ import socketio as socketio_client
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
+from tests.support.browser import log_in
 from tests.support.live_server import flask_command, live_server, show_log_on_failure
 from tests.support.servers import wait_until
 from tests.support.twilio_stub import twilio_stub
 from tests.support.twilio_webhooks import DESK_NUMBER, TEST_ACCOUNT_SID, incoming_call_params, signature_for
-from tests.test_browser_console import browser  # noqa: F401  (the module's Chromium)
 
 pytestmark = pytest.mark.browser
 TOKEN = "live-twilio-token"
@@ -109,15 +109,12 @@ def test_refused_without_a_console_role(server):
         client.connect(server.url, namespaces=["/console"], transports=["websocket"], headers=socket_headers(session))
 
 
-def test_agent_sees_the_caller_pop_up_and_answers(server, stub, browser):  # noqa: F811
+def test_agent_sees_the_caller_pop_up_and_answers(server, stub, browser):
     name, e164, address = subscriber_with_addresses(server, 1)
     context = browser.new_context(base_url=server.url, locale="fa-IR", viewport={"width": 1366, "height": 768})
     page = context.new_page()
     try:
-        page.goto("/login")
-        page.fill("input[name=username]", "agent")
-        page.fill("input[name=password]", "demo-agent")
-        page.click("main button[type=submit]")
+        log_in(page, "agent", "demo-agent")
         expect(page.locator("[data-live-state]")).to_have_class("live-state connected")
         waiting_before = page.locator("[data-call-queue] li").count()
 

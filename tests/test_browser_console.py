@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
+from tests.support.browser import log_in
 from tests.support.live_server import flask_command, live_server, show_log_on_failure
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -22,22 +21,11 @@ def demo_server(request, redis_url):
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def agent_page(demo_server, browser):
     context = browser.new_context(base_url=demo_server.url, locale="fa-IR", viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    page.goto("/login")
-    page.fill("input[name=username]", "agent")
-    page.fill("input[name=password]", "demo-agent")
-    page.click("main button[type=submit]")
+    log_in(page, "agent", "demo-agent")
     expect(page).to_have_url(f"{demo_server.url}/console/")
     yield page
     context.close()
@@ -100,10 +88,7 @@ def test_console_and_record_fit_a_desk_screen_and_a_tablet(demo_server, browser,
     context = browser.new_context(base_url=demo_server.url, locale="fa-IR", viewport=viewport, has_touch=True)
     page = context.new_page()
     try:
-        page.goto("/login")
-        page.fill("input[name=username]", "agent")
-        page.fill("input[name=password]", "demo-agent")
-        page.click("main button[type=submit]")
+        log_in(page, "agent", "demo-agent")
         expect(page.locator("[data-live-state]")).to_have_class("live-state connected")
         subscriber_id, _name, _e164 = a_demo_subscriber(demo_server)
         for path in ("/console/", f"/console/subscribers/{subscriber_id}"):
