@@ -9,13 +9,14 @@ no thread outlives the test.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 # Real places, so that the service-area and duplicate checks see true coordinates.
 PLACES = [
@@ -26,56 +27,23 @@ PLACES = [
 ]
 
 
-class GeocoderStub:
+class GeocoderStub(LoopbackServer):
     """The stub server; ``url`` is its base address once started."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.places = list(PLACES)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.headers: list[dict[str, str]] = []  # per request, in the same order
         self.times: list[float] = []  # time.monotonic() at each request's arrival
         self.fail = False
         self.hang = False
-        self.release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:PORT of the running stub."""
-        assert self._server is not None, "stub not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        """Listen on a free loopback port in a background thread."""
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stub._handle(self)
-
-            def log_message(self, format, *args) -> None:  # keep pytest's output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Release hanging requests and shut the server down."""
-        self.release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def paths(self) -> list[str]:
         """The paths requested so far, in order."""
         return [path for path, _ in self.requests]
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.times.append(time.monotonic())

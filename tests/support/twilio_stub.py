@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 API_VERSION = "2010-04-01"
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -102,10 +104,11 @@ class _Reply(Exception):
         self.headers = headers or {}
 
 
-class TwilioStub:
+class TwilioStub(LoopbackServer):
     """The stub server; ``url`` is its base address once started (give it as ``TWILIO_API_URL``)."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.requests: list[RecordedRequest] = []
@@ -114,50 +117,10 @@ class TwilioStub:
         self.rejected_numbers: set[str] = set()
         self.hang = False
         self.hang_timeout = 10.0  # the longest a hanging request waits, even if nobody releases it
-        self.release = threading.Event()
         self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- control -----------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:PORT of the running stub."""
-        assert self._server is not None, "stub not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        """Listen on a free loopback port in a background thread."""
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stub._handle(self)
-
-            def do_POST(self) -> None:
-                stub._handle(self)
-
-            def do_DELETE(self) -> None:
-                stub._handle(self)
-
-            def log_message(self, format, *args) -> None:  # keep pytest's output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Release hanging requests and shut the server down."""
-        self.release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """Answer the next ``count`` requests with a Twilio-style ``status`` error (500, 503, 429…)."""
@@ -195,7 +158,7 @@ class TwilioStub:
 
     # -- serving -----------------------------------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length).decode("utf-8") if length else ""
