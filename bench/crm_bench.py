@@ -48,6 +48,7 @@ import sqlalchemy
 from flask import Flask
 from sqlalchemy import create_engine, func, insert, make_url, select
 
+from bench.common import subscriber_row
 from config import PROJECT_ROOT
 from core.extensions import db
 from core.text import persian_digits
@@ -167,24 +168,7 @@ def load_subscribers(first: int, count: int, rng: random.Random, progress: bool 
             for index in range(start, min(start + BATCH, first + count)):
                 name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
                 mobile, landline = mobile_number(index), landline_number(index)
-                rows.append(
-                    {
-                        "id": index + 1,
-                        "name": name,
-                        "language": "fa",
-                        "notes": "",
-                        "tier": "lead",
-                        "barred": False,
-                        "barred_reason": "",
-                        "sms_opt_out": False,
-                        "no_show_count": 0,
-                        "tier_updated_at": None,
-                        "updated_at": now,
-                        "created_at": now,
-                        "search_key": search_key(name, [mobile, landline]),
-                        "merged_into_id": None,
-                    }
-                )
+                rows.append(subscriber_row(index + 1, name, search_key(name, [mobile, landline]), now))
                 numbers.append({"subscriber_id": index + 1, "e164": mobile, "kind": "mobile", "created_at": now})
                 numbers.append({"subscriber_id": index + 1, "e164": landline, "kind": "landline", "created_at": now})
             connection.execute(insert(subscribers), rows)

@@ -49,6 +49,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "/console"
@@ -209,8 +210,9 @@ def load_subscribers(database_url: str, count: int, seed: int) -> float:
     from sqlalchemy import create_engine, insert
 
     import geo.models  # noqa: F401  (the zones table that addresses refer to)
-    from core.text import normalize_persian
+    from bench.common import subscriber_row
     from crm.models import Address, Subscriber, SubscriberPhone
+    from crm.services import search_key_of
     from demo.people import (
         ADDRESS_LABELS,
         DRIVER_NOTES,
@@ -241,26 +243,13 @@ def load_subscribers(database_url: str, count: int, seed: int) -> float:
                 places = [("خانه", address_text(rng), rng.choice(LANDMARKS))]
                 if rng.random() < 0.5:
                     places.append((rng.choice(ADDRESS_LABELS), address_text(rng), ""))
-                parts = [name, e164, "0" + e164[3:]]  # display_phone of a mobile, spaces removed: 0912…
-                parts += [f"{label} {text} {landmark}" for label, text, landmark in places]
-                subscribers.append(
-                    {
-                        "id": index + 1,
-                        "name": name,
-                        "language": "fa",
-                        "notes": "",
-                        "tier": "lead",
-                        "barred": False,
-                        "barred_reason": "",
-                        "sms_opt_out": False,
-                        "no_show_count": 0,
-                        "tier_updated_at": None,
-                        "updated_at": now,
-                        "created_at": now,
-                        "search_key": normalize_persian(" | ".join(parts)),
-                        "merged_into_id": None,
-                    }
+                # The book's own key: display_phone of a mobile without spaces is 0912…
+                key = search_key_of(
+                    name,
+                    [(e164, "0" + e164[3:])],
+                    [SimpleNamespace(label=label, text=text, landmark=landmark) for label, text, landmark in places],
                 )
+                subscribers.append(subscriber_row(index + 1, name, key, now))
                 phones.append({"subscriber_id": index + 1, "e164": e164, "kind": "mobile", "created_at": now})
                 for label, text, landmark in places:
                     addresses.append(
