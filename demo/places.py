@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
 
-import shapely
-from shapely.geometry import Point, shape
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import Point
 
 from config import PROJECT_ROOT
+from geo.zones import zone_for_point
 
 DATA_DIR = PROJECT_ROOT / "data" / "tehran"
 # Iran has kept standard time all year since 2022, so a fixed offset is exact and needs no tz database.
@@ -93,22 +92,12 @@ def airport_zone(places: list[Place], radius_m: float = 3000) -> ZoneShape:
 
 
 class ZoneLocator:
-    """Finds the zone a point lies in, testing prepared polygons so thousands of points stay cheap."""
-
-    def __init__(self, zones: list[ZoneShape]):
-        self._shapes: list[tuple[str, BaseGeometry]] = []
-        for zone in zones:
-            geometry = shape(zone.boundary)
-            shapely.prepare(geometry)
-            self._shapes.append((zone.code, geometry))
+    """The code of the zone a point lies in, from the geo engine's zone index (the zones must be flushed)."""
 
     def locate(self, lat: float, lon: float) -> str | None:
         """The code of the zone containing the point, or None when it lies outside every zone."""
-        point = Point(lon, lat)
-        for code, geometry in self._shapes:
-            if geometry.contains(point):
-                return code
-        return None
+        zone = zone_for_point(lat, lon)
+        return zone.code if zone is not None else None
 
 
 def jitter(rng: random.Random, lat: float, lon: float, max_m: float) -> tuple[float, float]:

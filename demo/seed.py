@@ -177,7 +177,7 @@ def _zones(places: list[Place], now: datetime) -> tuple[dict[str, Zone], ZoneLoc
         )
         for s in shapes
     }
-    return zones, ZoneLocator(shapes)
+    return zones, ZoneLocator()
 
 
 def _fare_rules(admin: User, now: datetime) -> dict[str, FareRule]:
