@@ -13,7 +13,8 @@ from flask.cli import AppGroup
 
 from core.extensions import db
 from crm.exporter import export_subscribers
-from crm.importer import REJECTED, ImportFileError, check_file, import_subscribers
+from crm.import_file import ImportFileError, check_file
+from crm.importer import REJECTED, import_subscribers
 
 subscribers_cli = AppGroup("subscribers", help="Import and export the subscriber book as CSV.")
 SHOWN_REJECTIONS = 20

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from core.database import ensure_transaction, savepoint
 from core.extensions import db
 from core.models import utcnow
 from core.text import ascii_digits, normalize_persian
+from crm.import_file import clean_cell, map_header, one_line, read_records, strip_control
 from crm.merge import SAME_PLACE_DEGREES, TIER_RANK
 from crm.models import Address, Subscriber, SubscriberPhone, Tier
 from crm.phones import PhoneNumberError, to_e164
@@ -71,59 +71,14 @@ BARRED_REASON_MAX = 500
 IMPORTED, MERGED, REJECTED = "imported", "merged", "rejected"
 
 # Column names people use, folded by _header_key. "phone" may appear in several columns.
-COLUMN_ALIASES = {
-    "id": ["id", "شناسه"],  # an export's own id: read past, the new database gives new ids
-    "name": ["name", "fullname", "firstname", "نام", "نامونامخانوادگی", "نامکامل", "نامکوچک", "ناممشترک"],
-    "last_name": ["lastname", "surname", "familyname", "family", "نامخانوادگی", "فامیلی"],
-    "phone": [
-        "phone",
-        "phones",
-        "mobile",
-        "tel",
-        "telephone",
-        "cell",
-        "number",
-        "تلفن",
-        "تلفنها",
-        "تلفنهمراه",
-        "تلفنثابت",
-        "موبایل",
-        "همراه",
-        "شماره",
-        "شمارهتلفن",
-        "شمارهتماس",
-    ],
-    "address": ["address", "addresstext", "نشانی", "آدرس"],
-    "address_label": ["addresslabel", "label", "عنوان", "عنواننشانی", "برچسب"],
-    "unit": ["unit", "واحد"],
-    "landmark": ["landmark", "نشانه"],
-    "driver_notes": ["drivernotes", "توضیحراننده"],
-    "lat": ["lat", "latitude", "عرض", "عرضجغرافیایی"],
-    "lon": ["lon", "lng", "long", "longitude", "طول", "طولجغرافیایی"],
-    "notes": ["notes", "note", "comments", "توضیحات", "یادداشت"],
-    "language": ["language", "lang", "زبان"],
-    "tier": ["tier", "سطح"],
-    "barred": ["barred", "مسدود"],
-    "barred_reason": ["barredreason", "دلیلمسدودی"],
-    "sms_opt_out": ["smsoptout", "nosms", "لغوپیامک"],
-}
 LANGUAGES = {"fa": "fa", "farsi": "fa", "persian": "fa", "فارسی": "fa", "en": "en", "english": "en", "انگلیسی": "en"}
 TRUE = {"1", "true", "yes", "y", "x", "بله", "آری", "بلی", "دارد"}
 FALSE = {"", "0", "false", "no", "n", "خیر", "نه", "ندارد"}
 DEFAULT_LABEL = {"fa": "نشانی", "en": "Address"}
 NEEDS_A_PIN = {"fa": "نشانی بدون نقشه (نیاز به سنجاق)", "en": "Address (needs a pin)"}
-DELIMITERS = ("\t", ";", ",")
 _MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
-_HEADER_NOISE = re.compile(r"[\s_\-.:/()]+")
 _PHONE_SPLIT = re.compile(r"[,;/\n\r|،؛]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# What crm.exporter puts before a cell that a spreadsheet would run as a formula.
-_FORMULA_GUARD = re.compile(r"^'(?=[=+\-@\t\r])")
-
-
-class ImportFileError(ValueError):
-    """A file that cannot be imported at all: unreadable, empty, or without name and phone columns."""
 
 
 @dataclass
@@ -200,84 +155,6 @@ class _Row:
     warnings: list[str] = field(default_factory=list)
 
 
-def _header_key(text: str) -> str:
-    return _HEADER_NOISE.sub("", normalize_persian(text.replace("\ufeff", "")))
-
-
-_ALIASES = {_header_key(alias): name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
-
-
-def _map_header(header: list[str]) -> tuple[dict[str, list[int]], list[str]]:
-    columns: dict[str, list[int]] = {}
-    ignored = []
-    for index, title in enumerate(header):
-        key = _header_key(title)
-        name = _ALIASES.get(key)
-        if name is None and _ALIASES.get(key.rstrip("0123456789")) == "phone":  # phone2, تلفن ۲
-            name = "phone"
-        if name is None:
-            if title.strip():
-                ignored.append(title.strip())
-            continue
-        if name != "phone" and name in columns:
-            raise ImportFileError(f"two columns for {name}: {header[columns[name][0]]!r} and {title!r}")
-        columns.setdefault(name, []).append(index)
-    missing = [what for what in ("name", "phone") if what not in columns]
-    if missing:
-        found = ", ".join(repr(t) for t in header if t.strip()) or "none"
-        raise ImportFileError(f"no {' and no '.join(missing)} column in the header (columns found: {found})")
-    return columns, ignored
-
-
-def _delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _records(stream: TextIO) -> tuple[str, Iterator[tuple[int, list[str]]]]:
-    """The delimiter and an iterator of (first line number, cells) of every record, header first."""
-    first = stream.readline()
-    skipped = 0  # blank lines before the header, which the csv reader does not see
-    while first and not first.strip("\ufeff \t\r\n"):
-        first = stream.readline()
-        skipped += 1
-    if not first:
-        raise ImportFileError("the file is empty")
-    first = first.lstrip("\ufeff")
-    delimiter = _delimiter(first)
-    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
-
-    def generate() -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = reader.line_num + 1 + skipped
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise ImportFileError(f"line {start}: {exc}") from None
-            yield start, cells
-
-    return delimiter, generate()
-
-
-def check_file(stream: TextIO) -> None:
-    """Read a whole file without touching the database: ImportFileError if it cannot be imported."""
-    _, records = _records(stream)
-    _map_header(next(records)[1])
-    for _ in records:
-        pass
-
-
-def _cell(value: str) -> str:
-    return _FORMULA_GUARD.sub("", _CONTROL.sub("", value))
-
-
-def _one_line(value: str) -> str:
-    return " ".join(_cell(value).split())
-
-
 def _too_long(what: str, text: str, maximum: int) -> str | None:
     if len(text) > maximum:
         return f"{what} is {len(text)} characters long (at most {maximum})"
@@ -351,7 +228,7 @@ class _Importer:
     def _phones(self, cells: list[str], row: _Row) -> None:
         bad = []
         for cell in cells:
-            for piece in _PHONE_SPLIT.split(_CONTROL.sub("", cell)):
+            for piece in _PHONE_SPLIT.split(strip_control(cell)):
                 piece = piece.strip()
                 if not piece:
                     continue
@@ -393,11 +270,11 @@ class _Importer:
 
     def _address(self, get, row: _Row) -> None:
         fields = {
-            "text": _one_line(get("address")),
-            "label": _one_line(get("address_label")),
-            "unit": _one_line(get("unit")),
-            "landmark": _one_line(get("landmark")),
-            "driver_notes": _one_line(get("driver_notes")),
+            "text": one_line(get("address")),
+            "label": one_line(get("address_label")),
+            "unit": one_line(get("unit")),
+            "landmark": one_line(get("landmark")),
+            "driver_notes": one_line(get("driver_notes")),
         }
         for name, text in fields.items():
             problem = _too_long("address" if name == "text" else name, text, ADDRESS_LIMITS[name])
@@ -447,12 +324,12 @@ class _Importer:
             return cells[indexes[0]] if indexes and indexes[0] < len(cells) else ""
 
         row = _Row(line)
-        row.name = " ".join(filter(None, [_one_line(get("name")), _one_line(get("last_name"))]))
+        row.name = " ".join(filter(None, [one_line(get("name")), one_line(get("last_name"))]))
         problem = _too_long("name", row.name, NAME_MAX)
         if problem:
             row.errors.append(problem)
         self._phones([cells[i] for i in columns["phone"] if i < len(cells)], row)
-        row.notes = _cell(get("notes")).strip()
+        row.notes = clean_cell(get("notes")).strip()
         problem = _too_long("notes", row.notes, NOTES_MAX)
         if problem:
             row.errors.append(problem)
@@ -469,7 +346,7 @@ class _Importer:
             if row.tier is None:
                 row.warnings.append(f"unknown tier {get('tier').strip()!r}, ignored")
         row.barred = self._flag(get("barred"), "barred", row)
-        row.barred_reason = _one_line(get("barred_reason"))
+        row.barred_reason = one_line(get("barred_reason"))
         problem = _too_long("barred_reason", row.barred_reason, BARRED_REASON_MAX)
         if problem:
             row.errors.append(problem)
@@ -701,10 +578,10 @@ def import_subscribers(
 ) -> ImportReport:
     """Import a subscriber CSV (see the module's docstring); ImportFileError if the file cannot be read."""
     report = ImportReport(dry_run=dry_run)
-    delimiter, records = _records(stream)
+    delimiter, records = read_records(stream)
     report.delimiter = delimiter
     _, header = next(records)
-    columns, report.ignored_columns = _map_header(header)
+    columns, report.ignored_columns = map_header(header)
     importer = _Importer(region)
 
     if dry_run:

@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, select, text, update
 from core.extensions import db
 from crm.cli import subscribers_cli
 from crm.exporter import export_subscribers
-from crm.importer import ImportFileError, import_subscribers
+from crm.import_file import ImportFileError
+from crm.importer import import_subscribers
 from crm.merge import merge_subscribers
 from crm.models import Address, Subscriber, SubscriberMerge, SubscriberPhone
 from crm.phones import phone_kind
