@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from accounts.roles import Role
+from accounts.roles import STAFF_ROLES
 from accounts.services import AccountError, create_user, find_user, issue_token
 from core.extensions import db
 
@@ -16,7 +16,7 @@ user_cli = AppGroup("user", help="Manage staff accounts.")
 
 @user_cli.command("create")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
 @click.option("--name", "display_name", default="", help="The name shown on screens.")
 @click.option("--language", type=click.Choice(["fa", "en"]), default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

@@ -10,6 +10,11 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    DRIVER = "driver"  # a driver's own login to the mobile page, made with the driver's record
+
+
+# The roles of the office's staff, created by admins; driver logins come with a driver's record.
+STAFF_ROLES = (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 
 
 class Area(StrEnum):
@@ -19,6 +24,7 @@ class Area(StrEnum):
     DISPATCH = "dispatch"  # the dispatcher board, drivers, assignments
     SUPERVISION = "supervision"  # wallboard, complaint and feedback logs, reports
     ADMINISTRATION = "administration"  # staff accounts, fare rules, office settings
+    DRIVING = "driving"  # the driver's mobile page: offers, own trips, position
 
 
 # Supervisors oversee the floor, so they may step into the console and the board;
@@ -27,7 +33,8 @@ AREAS_BY_ROLE: dict[Role, frozenset[Area]] = {
     Role.AGENT: frozenset({Area.CONSOLE}),
     Role.DISPATCHER: frozenset({Area.DISPATCH}),
     Role.SUPERVISOR: frozenset({Area.CONSOLE, Area.DISPATCH, Area.SUPERVISION}),
-    Role.ADMIN: frozenset(Area),
+    Role.ADMIN: frozenset(Area) - {Area.DRIVING},
+    Role.DRIVER: frozenset({Area.DRIVING}),
 }
 
 

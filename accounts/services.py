@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginAttempt, User
-from accounts.roles import Role
+from accounts.roles import STAFF_ROLES
 from config import LOCALES
 from core.extensions import db
 from core.models import utcnow
@@ -32,8 +32,8 @@ def create_user(username: str, password: str, role: str, display_name: str = "",
     username = username.strip()
     if not username or len(username) > 64 or not all(ch.isalnum() or ch in "._-" for ch in username):
         raise AccountError("username: 1–64 letters, digits, '.', '_' or '-'")
-    if role not in {r.value for r in Role}:
-        raise AccountError(f"role must be one of: {', '.join(r.value for r in Role)}")
+    if role not in {r.value for r in STAFF_ROLES}:
+        raise AccountError(f"role must be one of: {', '.join(r.value for r in STAFF_ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if language is not None and language not in LOCALES:

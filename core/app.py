@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     import fares.models  # noqa: F401
     import feedback.models  # noqa: F401
     import geo.models  # noqa: F401
+    import notifications.models  # noqa: F401
     from accounts.cli import user_cli
     from accounts.routes import bp as accounts_bp
     from admin.routes import bp as admin_bp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -24,6 +24,13 @@ class BookingStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
+
+
+# A driver holds at most one booking in these states; a booking in them has its driver.
+DRIVER_HELD_STATUSES = ("offered", "assigned", "arrived", "on_trip")
+LIVE_STATUSES = ("requested", "scheduled", *DRIVER_HELD_STATUSES)
+FINAL_STATUSES = ("completed", "cancelled", "no_show")
+_HELD_SQL = "status IN ('offered', 'assigned', 'arrived', 'on_trip')"
 
 
 class Booking(CreatedAt, db.Model):
@@ -61,8 +68,16 @@ class Booking(CreatedAt, db.Model):
 
     driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"), index=True)
     vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id"))
+    # Whether the auto-dispatcher may offer it; a dispatcher who takes a job in hand turns this off.
+    auto_dispatch: Mapped[bool] = mapped_column(default=True)
+    offer_tries: Mapped[int] = mapped_column(default=0)
+    assigned_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    waiting_min: Mapped[float] = mapped_column(default=0.0)
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    cancellation_fee: Mapped[Money] = mapped_column(default=0)
     # Bumped on every write, so two dispatchers saving the same booking cannot both win.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -73,6 +88,14 @@ class Booking(CreatedAt, db.Model):
     __table_args__ = (
         Index("ix_bookings_subscriber_recent", "subscriber_id", "created_at"),
         Index("ix_bookings_phone_recent", "phone", "created_at"),
+        # One live job per driver, enforced by the database so that no race can break it.
+        Index(
+            "uq_bookings_driver_live",
+            "driver_id",
+            unique=True,
+            sqlite_where=text(_HELD_SQL),
+            postgresql_where=text(_HELD_SQL),
+        ),
     )
 
 
@@ -92,3 +115,57 @@ class BookingEvent(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
     booking: Mapped[Booking] = relationship(back_populates="events")
+
+
+class OfferOutcome(StrEnum):
+    """How an offer to a driver ended."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # the dispatcher reassigned or the customer cancelled meanwhile
+
+
+class DispatchOffer(db.Model):
+    """A job offered to one driver for a limited time; the answer, or its absence, is kept."""
+
+    __tablename__ = "dispatch_offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(16), default=OfferOutcome.PENDING)
+    answered_at: Mapped[datetime | None]
+    # How the driver was chosen: "queue", "nearest" or "manual"; with the distance and ETA seen then.
+    method: Mapped[str] = mapped_column(String(16), default="nearest")
+    eta_min: Mapped[float | None]
+    offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        Index(
+            "uq_dispatch_offers_pending_booking",
+            "booking_id",
+            unique=True,
+            sqlite_where=text("outcome = 'pending'"),
+            postgresql_where=text("outcome = 'pending'"),
+        ),
+    )
+
+
+class StandQueueEntry(db.Model):
+    """A driver waiting at a zone's stand; the earliest to check in is offered the zone's next job."""
+
+    __tablename__ = "stand_queue_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"))
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("driver_id"),
+        Index("ix_stand_queue_entries_zone_order", "zone_id", "joined_at", "id"),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
@@ -44,6 +44,14 @@ class Driver(CreatedAt, db.Model):
     licence_number: Mapped[str] = mapped_column(String(40), default="")
     licence_expires_on: Mapped[date | None]
     active: Mapped[bool] = mapped_column(default=True)
+    # The driver's login for the mobile page and the API (role "driver"); the PIN above opens it.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    status_changed_at: Mapped[datetime | None]
+    shift_ends_at: Mapped[datetime | None]
+    # The last position reported, kept in the database too so a Redis restart loses nothing.
+    last_lat: Mapped[float | None]
+    last_lon: Mapped[float | None]
+    last_seen_at: Mapped[datetime | None]
 
     vehicles: Mapped[list[Vehicle]] = relationship(back_populates="driver", order_by="Vehicle.id")
 
