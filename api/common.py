@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, request
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import Select, func, select
 
 from accounts.roles import Area
 from core.errors import json_error
 from core.extensions import db
+from core.models import utcnow
 
 MAX_PER_PAGE = 200
 
@@ -57,3 +61,16 @@ def require_area(*areas: Area) -> None:
     """Refuse the request unless the caller's role may use one of ``areas``."""
     if not any(current_user.may_enter(area) for area in areas):
         abort(403)
+
+
+def moment_arg(raw, field: str) -> datetime:
+    """An ISO 8601 moment from a request (now when absent); one without a zone is read on the office clock."""
+    if raw is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise ApiError(400, "invalid", f"{field} must be an ISO 8601 date and time", {field: "invalid"}) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["OFFICE_TIMEZONE"]))
+    return moment

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from flask import current_app, jsonify
 from flask_babel import get_locale
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, require_area
+from api.common import ApiError, json_body, moment_arg, require_area
 from core.extensions import db
 from core.models import utcnow
-from crm.models import Address
+from crm.models import Address, Subscriber
 from drivers.models import VehicleClass
 from fares.services import QuoteError, breakdown, quote_trip
 
@@ -31,33 +28,31 @@ def _point(body: dict, name: str) -> tuple[tuple[object, object], int | None]:
     return (value.get("lat"), value.get("lon")), None
 
 
-def _moment(raw) -> datetime:
-    """An ISO 8601 moment; one without a zone is read on the office clock."""
-    if raw is None:
-        return utcnow()
-    try:
-        moment = datetime.fromisoformat(str(raw))
-    except ValueError:
-        message = "pickup_at must be an ISO 8601 date and time"
-        raise ApiError(400, "invalid", message, {"pickup_at": "invalid"}) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["OFFICE_TIMEZONE"]))
-    return moment
-
-
 @bp.route("/quotes", methods=["POST"])
 def create_quote():
     """Quote a trip: ``{pickup, dropoff, vehicle_class?, pickup_at?}`` → the fare and its breakdown."""
     require_area(Area.CONSOLE, Area.DISPATCH)
     body = json_body()
     pickup, subscriber_id = _point(body, "pickup")
+    if body.get("subscriber_id") is not None:
+        # The caller being booked for: the quote then shows the loyalty discount the booking will get.
+        given = body["subscriber_id"]
+        if not isinstance(given, int) or isinstance(given, bool) or db.session.get(Subscriber, given) is None:
+            raise ApiError(400, "invalid", "no such subscriber", {"subscriber_id": "unknown"})
+        subscriber_id = given
     dropoff, _ = _point(body, "dropoff")
     vehicle_class = body.get("vehicle_class", VehicleClass.SEDAN)
     if vehicle_class not in {v.value for v in VehicleClass}:
         raise ApiError(400, "invalid", "unknown vehicle class", {"vehicle_class": "invalid"})
     try:
         quote = quote_trip(
-            pickup, dropoff, vehicle_class, _moment(body.get("pickup_at")), utcnow(), current_app.config, subscriber_id
+            pickup,
+            dropoff,
+            vehicle_class,
+            moment_arg(body.get("pickup_at"), "pickup_at"),
+            utcnow(),
+            current_app.config,
+            subscriber_id,
         )
     except QuoteError as exc:
         raise ApiError(400, "invalid", str(exc)) from None

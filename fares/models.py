@@ -42,6 +42,9 @@ class FareRule(CreatedAt, db.Model):
     valid_to: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    # Two admins publishing at once cannot both make "version 3" of a class.
+    __table_args__ = (UniqueConstraint("vehicle_class", "version", name="uq_fare_rules_class_version"),)
+
 
 class FixedFare(db.Model):
     """A set price between two zones (the airport run) that overrides the meter, part of a rule's version."""

@@ -1,12 +1,26 @@
 """The fare engine: which rule applies, how far and how long a trip is, and what it costs, line by line.
 
-A quote is made of lines that add up to the fare: flag-down, distance, time, the top-up to the minimum
-fare, the rule's surcharges (a night window as a percentage, a zone as a fixed amount), the loyalty
-discount, and the rounding to the office's currency step.
+A quote is made of lines that add up to the fare. A metered trip has the flag-down, its distance and/or
+time (see ``charged_by``), the top-up to the minimum fare, the rule's surcharges, the loyalty discount and
+the rounding to the office's currency step. A trip between two zones the rule has a fixed price for
+(``FixedFare``) has one "fixed" line instead of the meter and the surcharges, then the loyalty discount and
+the rounding. Waiting time and cancellations are charged apart (``waiting_charge``, ``cancellation_fee``)
+by whoever completes or cancels the trip.
+
+Surcharges (``FareRule.surcharges``, a list of dicts; ``fares.rules`` checks them when a rule is published):
+
+- ``{"kind": "night" | "rush", "from": "HH:MM", "to": "HH:MM", "percent": P, "days": ["fri", …]?}``: P %
+  of the metered subtotal when the pickup falls in the window on the office clock (a window may run past
+  midnight) and, if ``days`` is given, on one of those days (``mon`` … ``sun``, the pickup's own date);
+- ``{"kind": "holiday", "percent": P}``: P % when the pickup's date on the office clock is in ``holidays``;
+- ``{"kind": "zone", "zone": CODE, "amount": A}``: A when the pickup or the dropoff lies in that zone.
+
+Percentages are each taken of the subtotal after the minimum and added up; they do not compound.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,21 +28,20 @@ from zoneinfo import ZoneInfo
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from geopy.distance import geodesic
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select
 
 from core.extensions import db
 from core.text import persian_digits
 from core.timewindows import in_windows, parse_windows
-from fares.models import FareRule
+from fares.models import FareRule, FixedFare, Holiday
+from geo.models import Zone
 
-# Streets are longer than the straight line between two points; Tehran's grid adds about a third.
-ROAD_FACTOR = 1.35
-# Average speed (km/h) by hour of the office's day: rush hours crawl, nights run free.
-SPEED_BY_HOUR = (
-    {hour: 24.0 for hour in range(24)}
-    | {h: 16.0 for h in (7, 8, 9, 17, 18, 19, 20)}
-    | {h: 38.0 for h in (0, 1, 2, 3, 4, 5)}
-)
+# The estimate and its figures lived here; others still import them from here.
+from geo.routing import ROAD_FACTOR, SPEED_BY_HOUR, estimate_trip, road_route  # noqa: F401
+
+# Day names of ``days`` in a surcharge, in the order of ``datetime.weekday()``.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SURCHARGE_KINDS = ("night", "rush", "holiday", "zone")
 
 
 class QuoteError(ValueError):
@@ -39,7 +52,9 @@ class QuoteError(ValueError):
 class FareLine:
     """One part of a fare: what it is for (``kind``), a number it was made from, and its amount."""
 
-    kind: str  # flag_down, distance, time, minimum, night, zone, loyalty, rounding
+    # flag_down, distance, time, minimum, night, rush, holiday, zone, fixed, loyalty, rounding; and the
+    # lines added after the trip: waiting, cancellation.
+    kind: str
     amount: int
     figure: float | str = ""
 
@@ -54,20 +69,12 @@ class Quote:
     duration_min: float
     fare_rule_id: int
     lines: list[FareLine] = field(default_factory=list)
+    route_source: str = "estimate"  # "osrm" when the routing server measured the trip
 
 
 def round_to_step(amount: int, step: int) -> int:
     """The amount rounded half up to a multiple of ``step``."""
     return (amount + step // 2) // step * step
-
-
-def estimate_trip(
-    pickup: tuple[float, float], dropoff: tuple[float, float], pickup_at: datetime, zone: str
-) -> tuple[float, float]:
-    """Road distance (km) and duration (minutes): the straight line times the road factor, at the hour's speed."""
-    km = round(geodesic(pickup, dropoff).km * ROAD_FACTOR, 1)
-    speed = SPEED_BY_HOUR[pickup_at.astimezone(ZoneInfo(zone)).hour]
-    return km, round(km / speed * 60, 1)
 
 
 def active_rule(vehicle_class: str, at: datetime) -> FareRule | None:
@@ -84,6 +91,70 @@ def active_rule(vehicle_class: str, at: datetime) -> FareRule | None:
     )
 
 
+def charged_by(rule: FareRule, distance_km: float, duration_min: float) -> str:
+    """What the meter charges for a trip: ``"both"``, ``"time"`` or ``"distance"``.
+
+    The taximeter switch: with a ``speed_threshold_kmh`` above 0, a trip whose average speed
+    (distance over duration) is below the threshold is charged by time only (stuck in traffic), any
+    other by distance only; a trip of no duration counts as fast. Without a threshold both are charged.
+    The switch is taken on the whole trip's average, since a quote knows no speed along the way.
+    """
+    threshold = rule.speed_threshold_kmh or 0  # None on a rule not yet flushed, before its column default
+    if threshold <= 0:
+        return "both"
+    if duration_min <= 0:
+        return "distance"
+    return "time" if distance_km / (duration_min / 60) < threshold else "distance"
+
+
+def is_holiday(moment: datetime, zone: str) -> bool:
+    """Whether the moment's date on the office clock is on the holiday calendar."""
+    day = moment.astimezone(ZoneInfo(zone)).date()
+    return db.session.scalar(select(Holiday.id).where(Holiday.day == day).limit(1)) is not None
+
+
+def fixed_fare_for(rule: FareRule, from_zone_id: int | None, to_zone_id: int | None) -> FixedFare | None:
+    """The rule's fixed price from one zone to another (or back, for a price both ways), or None."""
+    if rule.id is None or from_zone_id is None or to_zone_id is None:
+        return None
+    forward = (FixedFare.from_zone_id == from_zone_id) & (FixedFare.to_zone_id == to_zone_id)
+    reverse = (FixedFare.from_zone_id == to_zone_id) & (FixedFare.to_zone_id == from_zone_id)
+    back = FixedFare.both_ways.is_(True) & reverse
+    return db.session.scalar(
+        select(FixedFare)
+        .where(FixedFare.fare_rule_id == rule.id, or_(forward, back))
+        # A price set for this very direction wins over the reverse one's "both ways".
+        .order_by(case((forward, 0), else_=1))
+        .limit(1)
+    )
+
+
+def _in_window(surcharge: dict, pickup_at: datetime, zone: str) -> bool:
+    window = f"{surcharge.get('from')}-{surcharge.get('to')}"
+    if not in_windows(pickup_at, parse_windows(window), zone):
+        return False
+    days = surcharge.get("days")
+    return not days or WEEKDAYS[pickup_at.astimezone(ZoneInfo(zone)).weekday()] in days
+
+
+def _surcharge_lines(
+    rule: FareRule, subtotal: int, pickup_at: datetime, zone_codes: set[str], zone: str, holiday: bool | None
+) -> list[FareLine]:
+    lines = []
+    for surcharge in rule.surcharges or []:
+        kind = surcharge.get("kind")
+        if kind in ("night", "rush") and _in_window(surcharge, pickup_at, zone):
+            lines.append(FareLine(kind, round(subtotal * surcharge["percent"] / 100), surcharge["percent"]))
+        elif kind == "holiday":
+            if holiday is None:
+                holiday = is_holiday(pickup_at, zone)
+            if holiday:
+                lines.append(FareLine(kind, round(subtotal * surcharge["percent"] / 100), surcharge["percent"]))
+        elif kind == "zone" and surcharge.get("zone") in zone_codes:
+            lines.append(FareLine(kind, surcharge["amount"], surcharge["zone"]))
+    return lines
+
+
 def quote_fare(
     rule: FareRule,
     distance_km: float,
@@ -92,31 +163,67 @@ def quote_fare(
     zone_codes: set[str],
     zone: str,
     discount_percent: int = 0,
+    *,
+    zone_ids: tuple[int | None, int | None] = (None, None),
+    holiday: bool | None = None,
 ) -> tuple[int, list[FareLine]]:
-    """The fare of a trip under ``rule`` and the lines it is made of; the lines add up to the fare."""
-    lines = [
-        FareLine("flag_down", rule.flag_down),
-        FareLine("distance", round(rule.per_km * distance_km), distance_km),
-        FareLine("time", round(rule.per_minute * duration_min), duration_min),
-    ]
-    subtotal = sum(line.amount for line in lines)
-    if subtotal < rule.minimum_fare:
-        lines.append(FareLine("minimum", rule.minimum_fare - subtotal))
-        subtotal = rule.minimum_fare
-    for surcharge in rule.surcharges:
-        window = f"{surcharge.get('from')}-{surcharge.get('to')}"
-        if surcharge.get("kind") == "night" and in_windows(pickup_at, parse_windows(window), zone):
-            lines.append(FareLine("night", round(subtotal * surcharge["percent"] / 100), surcharge["percent"]))
-        elif surcharge.get("kind") == "zone" and surcharge.get("zone") in zone_codes:
-            lines.append(FareLine("zone", surcharge["amount"], surcharge["zone"]))
+    """The fare of a trip under ``rule`` and the lines it is made of; the lines add up to the fare.
+
+    ``zone_codes`` are the codes of the pickup's and dropoff's zones (for zone surcharges), ``zone_ids``
+    the (pickup, dropoff) zone ids (for fixed prices), ``zone`` the office's time zone. ``holiday`` says
+    whether the pickup day is a holiday; None looks it up when the rule has a holiday surcharge.
+
+    A fixed zone-to-zone price replaces the meter, the minimum and every surcharge: an office's flat rate
+    (the airport run) is quoted to the passenger as all-in, at any hour. The loyalty discount and the
+    rounding still apply to it.
+    """
+    fixed = fixed_fare_for(rule, *zone_ids)
+    if fixed is not None:
+        lines = [FareLine("fixed", fixed.amount, _route_label(zone_ids))]
+    else:
+        lines = [FareLine("flag_down", rule.flag_down)]
+        by = charged_by(rule, distance_km, duration_min)
+        if by in ("both", "distance"):
+            lines.append(FareLine("distance", round(rule.per_km * distance_km), distance_km))
+        if by in ("both", "time"):
+            lines.append(FareLine("time", round(rule.per_minute * duration_min), duration_min))
+        subtotal = sum(line.amount for line in lines)
+        if subtotal < rule.minimum_fare:
+            lines.append(FareLine("minimum", rule.minimum_fare - subtotal))
+            subtotal = rule.minimum_fare
+        lines += _surcharge_lines(rule, subtotal, pickup_at, zone_codes, zone, holiday)
     if discount_percent:
         before = sum(line.amount for line in lines)
         lines.append(FareLine("loyalty", -(before * discount_percent // 100), discount_percent))
     total = sum(line.amount for line in lines)
-    fare = round_to_step(total, rule.rounding_step)
+    fare = round_to_step(total, rule.rounding_step or 1)
     if fare != total:
         lines.append(FareLine("rounding", fare - total))
     return fare, lines
+
+
+def _route_label(zone_ids: tuple[int | None, int | None]) -> str:
+    codes = [zone.code if (zone := db.session.get(Zone, zone_id)) else "?" for zone_id in zone_ids]
+    return "–".join(codes)
+
+
+def waiting_charge(rule: FareRule, waiting_min: float) -> int:
+    """What keeping the driver waiting costs: whole minutes past the free ones times the rate, on the step.
+
+    Only completed minutes count (4.9 minutes is 4), the first ``waiting_free_minutes`` are free, and the
+    amount is rounded to the currency step so that a quoted fare plus waiting stays on the step. A
+    negative or non-finite wait is a clock error and raises ValueError.
+    """
+    if not math.isfinite(waiting_min) or waiting_min < 0:
+        raise ValueError(f"waiting time must be a non-negative number of minutes, not {waiting_min!r}")
+    # The nudge keeps a wait worked out from timestamps (4.9999999 for five minutes) from losing a minute.
+    minutes = max(0, math.floor(waiting_min + 1e-9) - (rule.waiting_free_minutes or 0))
+    return round_to_step(minutes * (rule.waiting_per_minute or 0), rule.rounding_step or 1)
+
+
+def cancellation_fee(rule: FareRule) -> int:
+    """What a late cancellation costs under the rule, as the office set it (no rounding: it is set on the step)."""
+    return rule.cancellation_fee or 0
 
 
 def breakdown(lines: list[FareLine], locale: str) -> list[dict]:
@@ -128,7 +235,12 @@ def breakdown(lines: list[FareLine], locale: str) -> list[dict]:
             "time": _("Time %(minutes)s min"),
             "minimum": _("Up to the minimum fare"),
             "night": _("Night %(percent)s%%"),
+            "rush": _("Rush hour %(percent)s%%"),
+            "holiday": _("Holiday %(percent)s%%"),
             "zone": _("Zone %(zone)s"),
+            "fixed": _("Fixed price %(zone)s"),
+            "waiting": _("Waiting %(minutes)s min"),
+            "cancellation": _("Cancellation fee"),
             "loyalty": _("Loyalty discount %(percent)s%%"),
             "rounding": _("Rounding"),
         }
@@ -178,12 +290,14 @@ def quote_trip(
     if rule is None:
         raise QuoteError(f"no fare rule for vehicle class {vehicle_class!r}")
     zone = config["OFFICE_TIMEZONE"]
-    km, minutes = estimate_trip(start, end, pickup_at, zone)
-    codes = {z.code for z in (zone_for_point(*start), zone_for_point(*end)) if z is not None}
+    route = road_route(start, end, pickup_at)
+    zones = (zone_for_point(*start), zone_for_point(*end))
+    codes = {z.code for z in zones if z is not None}
     percent = 0
     if subscriber_id is not None:
         loyalty = rule_from_config(config)
         # The rule's discount as a percentage of this trip, if this is the Nth trip.
         percent = loyalty.percent if loyalty_discount(loyalty, completed_trips(subscriber_id), 100) else 0
-    fare, lines = quote_fare(rule, km, minutes, pickup_at, codes, zone, percent)
-    return Quote(fare, rule.currency, km, minutes, rule.id, lines)
+    ids = (zones[0].id if zones[0] else None, zones[1].id if zones[1] else None)
+    fare, lines = quote_fare(rule, route.distance_km, route.duration_min, pickup_at, codes, zone, percent, zone_ids=ids)
+    return Quote(fare, rule.currency, route.distance_km, route.duration_min, rule.id, lines, route.source)

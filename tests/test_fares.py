@@ -114,3 +114,18 @@ def test_a_quote_from_a_saved_address(api_client, rules):
         "/api/quotes", json={"pickup": {"address_id": home.id}, "dropoff": AZADI, "pickup_at": later}, headers=headers
     )
     assert response.status_code == 200, response.get_json()
+
+
+def test_a_quote_for_a_known_caller_carries_their_loyalty_discount(app, api_client, tehran_zones):
+    from crm.services import create_subscriber
+
+    app.config.update(LOYALTY_EVERY_NTH_TRIP=1, LOYALTY_DISCOUNT_PERCENT=10)
+    db.session.add(sedan_rule())
+    subscriber = create_subscriber("Sara", ["09121234567"], "IR")
+    db.session.commit()
+    client, headers = api_client("agent")
+    trip = {"pickup": {"lat": 35.6997, "lon": 51.338}, "dropoff": {"lat": 35.7575, "lon": 51.41}}
+    plain = client.post("/api/quotes", json=trip, headers=headers).get_json()
+    loyal = client.post("/api/quotes", json=trip | {"subscriber_id": subscriber.id}, headers=headers).get_json()
+    assert loyal["fare"] < plain["fare"]
+    assert client.post("/api/quotes", json=trip | {"subscriber_id": 999}, headers=headers).status_code == 400
