@@ -4,11 +4,12 @@ The index (an STRtree over prepared polygons, plus the zones' union in a local k
 ``current_app.extensions`` and is rebuilt when it goes stale. Stale means one of:
 
 - the zones' version stamp changed: ``(count, active count, max id, max created_at)``, one aggregate
-  query per lookup, which catches zones added, removed, switched on or off, in every process;
-- ``invalidate_zone_cache()`` was called: whoever edits a zone's boundary or names in place (which the
-  stamp cannot see without an ``updated_at`` column) calls it, for its own process;
+  query per lookup, which catches zones added, removed, switched on or off, in every process; plus a
+  version number in Redis that the commit of a transaction which called ``zones_changed()`` bumps, one
+  GET per lookup, which catches a boundary or a name edited in place (the table has no ``updated_at``);
+- ``invalidate_zone_cache()`` was called, for its own process;
 - the index is older than ``ZONE_CACHE_SECONDS`` (default 300): the bound on how long other processes
-  (web workers, RQ workers) keep serving a boundary edited in place elsewhere.
+  keep serving a boundary edited in place elsewhere while Redis is out of reach.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import time
 from dataclasses import dataclass
 
 import shapely
-from flask import current_app
+from flask import current_app, has_app_context
 from geopy.distance import geodesic
+from redis.exceptions import RedisError
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points, unary_union
-from sqlalchemy import case, func, select
+from sqlalchemy import case, event, func, select
+from sqlalchemy.orm import Session
 
 from core.extensions import db
+from core.queues import redis_connection
 from geo.models import Zone
 
 log = logging.getLogger("cabdesk.geo")
@@ -35,6 +39,11 @@ log = logging.getLogger("cabdesk.geo")
 _EXTENSION_KEY = "cabdesk_zone_index"
 _EARTH_RADIUS_KM = 6371.0088
 _build_lock = threading.Lock()
+_VERSION_KEY = "cabdesk:zones:version"
+_CHANGED = "cabdesk_zones_changed"
+# After a Redis error the version is not asked for again for a while: a lookup must not wait on Redis.
+_REDIS_PAUSE_SECONDS = 10.0
+_redis_paused_until = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,22 @@ class ZoneIndex:
     union_km: BaseGeometry | None
 
 
+def _shared_version() -> int | None:
+    global _redis_paused_until
+    if time.monotonic() < _redis_paused_until:
+        return None
+    try:
+        raw = redis_connection().get(_VERSION_KEY)
+    except RedisError as exc:
+        _redis_paused_until = time.monotonic() + _REDIS_PAUSE_SECONDS
+        log.warning("zone version unavailable (%s); zone edits elsewhere show within the cache age", exc)
+        return None
+    return int(raw or 0)
+
+
 def _stamp() -> tuple:
+    # Redis first: a version bumped after a commit then guarantees the rows read next include that commit.
+    version = _shared_version()
     row = db.session.execute(
         select(
             func.count(Zone.id),
@@ -74,7 +98,7 @@ def _stamp() -> tuple:
             func.max(Zone.created_at),
         )
     ).one()
-    return tuple(row)
+    return (*row, version)
 
 
 def _to_km(geometry: BaseGeometry, origin: tuple[float, float]) -> BaseGeometry:
@@ -147,6 +171,30 @@ def zone_index() -> ZoneIndex:
 def invalidate_zone_cache() -> None:
     """Forget this process's zone index; call after editing a zone's boundary or names."""
     current_app.extensions.pop(_EXTENSION_KEY, None)
+
+
+def zones_changed() -> None:
+    """Note that the current transaction changes zones: once it commits, every process rebuilds its index."""
+    db.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_zone_change(session: Session) -> None:
+    # Bumped only after the real commit (this also fires on a savepoint's release): a process that saw the
+    # new version before the commit would cache the old rows under it.
+    if session.in_nested_transaction() or not session.info.pop(_CHANGED, False) or not has_app_context():
+        return
+    invalidate_zone_cache()
+    try:
+        redis_connection().incr(_VERSION_KEY)
+    except RedisError as exc:
+        log.warning("zone version not bumped (%s); other processes see the edit within the cache age", exc)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_zone_change(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's rollback leaves the transaction's changes
+        session.info.pop(_CHANGED, None)
 
 
 def zone_for_point(lat: float, lon: float) -> Zone | None:
