@@ -26,7 +26,7 @@ from calls.signals import commit_and_announce
 from core.errors import json_error
 from core.extensions import db
 from crm.phones import PhoneNumberError, to_e164
-from telephony.twilio_client import TwilioError
+from twilio_rest.client import TwilioError
 
 SETTABLE_STATES = (AgentState.AVAILABLE, AgentState.AWAY)
 
@@ -140,7 +140,7 @@ def voice_token():
     """A token for the agent's browser softphone; 503 when the office has not set browser calls up."""
     from telephony.bridge import client_identity
     from telephony.softphone import TOKEN_SECONDS, softphone_token
-    from telephony.twilio_client import TwilioNotConfigured
+    from twilio_rest.client import TwilioNotConfigured
 
     identity = client_identity(current_user)
     try:

@@ -7,7 +7,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from accounts.models import User
 from calls.models import Call
-from telephony.twilio_client import place_call, redirect_call, webhook_url
+from twilio_rest.client import place_call, redirect_call, webhook_url
 
 AGENT_RING_SECONDS = 20
 

@@ -6,7 +6,7 @@ from flask import current_app
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
-from telephony.twilio_client import TwilioNotConfigured
+from twilio_rest.client import TwilioNotConfigured
 
 TOKEN_SECONDS = 3600
 SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_TWIML_APP_SID")

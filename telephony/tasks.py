@@ -6,7 +6,7 @@ from flask import current_app
 
 from calls.services import long_waits
 from core.jobs import in_app_context
-from telephony.twilio_client import TwilioError, redirect_call, webhook_url
+from twilio_rest.client import TwilioError, redirect_call, webhook_url
 
 
 @in_app_context

@@ -10,7 +10,16 @@ from flask import request
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from telephony.twilio_client import (
+from tests.support.servers import free_port
+from tests.support.twilio_stub import twilio_stub
+from tests.support.twilio_webhooks import (
+    TEST_ACCOUNT_SID,
+    call_status_params,
+    incoming_call_params,
+    incoming_sms_params,
+    signed_post,
+)
+from twilio_rest.client import (
     RedirectingHttpClient,
     TwilioError,
     TwilioNotConfigured,
@@ -21,15 +30,6 @@ from telephony.twilio_client import (
     send_sms,
     twilio_client,
     webhook_url,
-)
-from tests.support.servers import free_port
-from tests.support.twilio_stub import twilio_stub
-from tests.support.twilio_webhooks import (
-    TEST_ACCOUNT_SID,
-    call_status_params,
-    incoming_call_params,
-    incoming_sms_params,
-    signed_post,
 )
 
 SID = TEST_ACCOUNT_SID

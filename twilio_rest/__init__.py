@@ -1,0 +1,1 @@
+"""The Twilio REST adapter, below every edge and engine."""
