@@ -23,6 +23,7 @@ LANDING_PAGES = [
     (Area.DISPATCH, "dispatch.board"),
     (Area.SUPERVISION, "supervisors.wallboard"),
     (Area.ADMINISTRATION, "admin.users"),
+    (Area.DRIVING, "driver_app.page"),
 ]
 
 

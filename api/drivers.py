@@ -1,18 +1,36 @@
-"""Drivers through the API."""
+"""Drivers through the API: the office's list, and a driver's own state, position, offers and stand queue."""
 
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, paginate, require_area
+from api.bookings import booking_json
+from api.common import ApiError, json_body, moment_arg, paginate, require_area
+from core.extensions import db
+from core.models import utcnow
+from core.signals import commit_and_announce
+from dispatch import stands
+from dispatch.duty import change_status, check_in, check_out, job_in_hand, position_report
+from dispatch.models import Booking, DispatchOffer
+from dispatch.offers import accept_offer, decline_offer, offer_counts, pending_offer_for_driver
 from drivers.models import Driver, DriverStatus
+from drivers.services import DriverError, create_driver, driver_for_user, vehicle_of
 
 
-def driver_json(driver: Driver) -> dict:
+@bp.errorhandler(DriverError)
+def driver_error(error: DriverError):
+    """A refused request about a driver: 400 with the reason."""
+    db.session.rollback()
+    return jsonify(error={"code": "invalid", "message": str(error)}), 400
+
+
+def driver_json(driver: Driver, seen_at: float | None = None) -> dict:
     """A driver as the API shows it."""
+    vehicle = vehicle_of(driver)
     return {
         "id": driver.id,
         "call_sign": driver.call_sign,
@@ -20,7 +38,50 @@ def driver_json(driver: Driver) -> dict:
         "phone": driver.phone,
         "status": driver.status,
         "active": driver.active,
+        "language": driver.language,
+        "vehicle": (
+            {
+                "plate": vehicle.plate,
+                "make_model": vehicle.make_model,
+                "colour": vehicle.colour,
+                "vehicle_class": vehicle.vehicle_class,
+            }
+            if vehicle
+            else None
+        ),
+        "position": ({"lat": driver.last_lat, "lon": driver.last_lon} if driver.last_lat is not None else None),
+        "last_seen_at": driver.last_seen_at.isoformat() if driver.last_seen_at else None,
     }
+
+
+def offer_json(offer: DispatchOffer) -> dict:
+    """An offer as the driver's phone shows it, with the job it is for."""
+    return {
+        "id": offer.id,
+        "outcome": offer.outcome,
+        "offered_at": offer.offered_at.isoformat(),
+        "expires_at": offer.expires_at.isoformat(),
+        "eta_min": offer.eta_min,
+        "booking": booking_json(db.session.get(Booking, offer.booking_id)),
+    }
+
+
+def _driver_or_404(driver_id: int) -> Driver:
+    driver = db.session.get(Driver, driver_id)
+    if driver is None:
+        raise ApiError(404, "not_found", f"no driver {driver_id}")
+    return driver
+
+
+def _acting_driver(driver_id: int) -> Driver:
+    """The driver a request acts for: a driver may act only for themselves; dispatchers for anyone."""
+    driver = _driver_or_404(driver_id)
+    if current_user.may_enter(Area.DISPATCH):
+        return driver
+    require_area(Area.DRIVING)
+    if driver.user_id != current_user.id:
+        raise ApiError(403, "forbidden", "a driver may act only for themselves")
+    return driver
 
 
 @bp.route("/drivers")
@@ -34,3 +95,118 @@ def list_drivers():
             raise ApiError(400, "invalid_parameter", "unknown driver status", {"status": "invalid"})
         query = query.where(Driver.status == status)
     return jsonify(paginate(query, driver_json))
+
+
+@bp.route("/drivers", methods=["POST"])
+def create_driver_route():
+    """Add a driver: ``{call_sign, name, phone, pin, language?, vehicle?: {plate, make_model, colour, …}}``."""
+    require_area(Area.DISPATCH, Area.ADMINISTRATION)
+    body = json_body()
+    vehicle = body.get("vehicle")
+    if vehicle is not None and not isinstance(vehicle, dict):
+        raise ApiError(400, "invalid", "vehicle must be an object", {"vehicle": "invalid"})
+    fields = {name: body.get(name) for name in ("call_sign", "name", "phone", "pin")}
+    if not all(isinstance(v, str) for v in fields.values()):
+        raise ApiError(400, "invalid", "call_sign, name, phone and pin are required strings")
+    driver = create_driver(**fields, language=body.get("language", "fa"), vehicle=vehicle)
+    db.session.commit()
+    return jsonify(driver_json(driver)), 201
+
+
+@bp.route("/drivers/me")
+def my_driver():
+    """The asking driver: their record, the offer to answer, the job in hand and their stand queue place."""
+    require_area(Area.DRIVING)
+    driver = driver_for_user(current_user.id)
+    if driver is None:
+        raise ApiError(404, "not_found", "this login belongs to no driver")
+    return jsonify(driver_state(driver))
+
+
+def driver_state(driver: Driver) -> dict:
+    """Everything the driver's page shows, for a fresh page or a reconnect."""
+    offer = pending_offer_for_driver(driver.id)
+    job = job_in_hand(driver.id)
+    place = stands.place_in_queue(driver.id)
+    return {
+        "driver": driver_json(driver),
+        "offer": offer_json(offer) if offer else None,
+        "job": booking_json(job) if job else None,
+        "queue": {"zone_id": place[0], "position": place[1]} if place else None,
+        "offers": offer_counts(driver.id),
+    }
+
+
+@bp.route("/drivers/<int:driver_id>")
+def get_driver(driver_id: int):
+    """One driver, with where they stand (offer, job, queue)."""
+    return jsonify(driver_state(_acting_driver(driver_id)))
+
+
+@bp.route("/drivers/<int:driver_id>/status", methods=["POST"])
+def driver_status_route(driver_id: int):
+    """Change a driver's state: ``{status}`` of offline, available, busy (street job), break."""
+    driver = _acting_driver(driver_id)
+    body = json_body()
+    status = body.get("status")
+    if status not in {s.value for s in DriverStatus}:
+        raise ApiError(400, "invalid", "status must be offline, available, busy or break", {"status": "invalid"})
+    shift_end = moment_arg(body["shift_ends_at"], "shift_ends_at") if body.get("shift_ends_at") is not None else None
+    change_status(driver, status, utcnow(), shift_end)
+    commit_and_announce()
+    return jsonify(driver_state(driver))
+
+
+@bp.route("/drivers/<int:driver_id>/location", methods=["POST"])
+def driver_location_route(driver_id: int):
+    """The driver's phone reports where it is: ``{lat, lon}``; an impossible jump is refused."""
+    driver = _acting_driver(driver_id)
+    body = json_body()
+    lat, lon = position_report(driver, body.get("lat"), body.get("lon"), utcnow())
+    commit_and_announce()
+    return jsonify(lat=lat, lon=lon)
+
+
+@bp.route("/drivers/<int:driver_id>/queue", methods=["POST", "DELETE"])
+def driver_queue_route(driver_id: int):
+    """Check in at a stand (``{zone_id?}``, default the zone the driver is in) or, with DELETE, leave it."""
+    driver = _acting_driver(driver_id)
+    if request.method == "DELETE":
+        check_out(driver)
+    else:
+        zone_id = (request.get_json(silent=True) or {}).get("zone_id")
+        if zone_id is not None and not isinstance(zone_id, int):
+            raise ApiError(400, "invalid", "zone_id must be a number", {"zone_id": "invalid"})
+        check_in(driver, utcnow(), zone_id)
+    commit_and_announce()
+    return jsonify(driver_state(driver))
+
+
+def _offer_for_driver(offer_id: int) -> tuple[DispatchOffer, Driver]:
+    offer = db.session.get(DispatchOffer, offer_id)
+    if offer is None:
+        raise ApiError(404, "not_found", f"no offer {offer_id}")
+    require_area(Area.DRIVING)
+    driver = driver_for_user(current_user.id)
+    if driver is None:
+        raise ApiError(404, "not_found", f"no offer {offer_id}")
+    return offer, driver
+
+
+@bp.route("/offers/<int:offer_id>/accept", methods=["POST"])
+def accept_offer_route(offer_id: int):
+    """The driver takes the offered job; too late or not theirs: 409."""
+    offer, driver = _offer_for_driver(offer_id)
+    booking = accept_offer(offer, driver, utcnow())
+    commit_and_announce()
+    return jsonify(booking_json(booking))
+
+
+@bp.route("/offers/<int:offer_id>/decline", methods=["POST"])
+def decline_offer_route(offer_id: int):
+    """The driver turns the job down (``{reason?}``)."""
+    offer, driver = _offer_for_driver(offer_id)
+    reason = (request.get_json(silent=True) or {}).get("reason", "")
+    decline_offer(offer, driver, utcnow(), str(reason)[:200])
+    commit_and_announce()
+    return jsonify(driver_state(driver))

@@ -5,6 +5,8 @@ from __future__ import annotations
 STRING, INTEGER, NUMBER, BOOLEAN = ({"type": t} for t in ("string", "integer", "number", "boolean"))
 DRIVER_STATUSES = ["offline", "available", "busy", "break"]
 TIERS = ["platinum", "gold", "iron", "lead"]
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+FARE_AMOUNTS = ("flag_down", "per_km", "per_minute", "minimum_fare", "waiting_per_minute", "cancellation_fee")
 
 
 def _object(properties: dict, required: list[str] | None = None) -> dict:
@@ -61,6 +63,10 @@ SCHEMAS = {
             "phone": STRING,
             "status": {"type": "string", "enum": DRIVER_STATUSES},
             "active": BOOLEAN,
+            "language": STRING,
+            "vehicle": {"type": "object", "nullable": True},
+            "position": {"type": "object", "nullable": True, "properties": {"lat": NUMBER, "lon": NUMBER}},
+            "last_seen_at": {"type": "string", "format": "date-time", "nullable": True},
         }
     ),
     "Address": _object(
@@ -111,6 +117,7 @@ SCHEMAS = {
             "dropoff": _ref("Point"),
             "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
             "pickup_at": {"type": "string", "format": "date-time"},
+            "subscriber_id": INTEGER,
         },
         ["pickup", "dropoff"],
     ),
@@ -123,6 +130,57 @@ SCHEMAS = {
             "breakdown": {"type": "array", "items": _object({"label": STRING, "amount": INTEGER})},
         }
     ),
+    "Surcharge": _object(
+        {
+            "kind": {"type": "string", "enum": ["night", "rush", "holiday", "zone"]},
+            "from": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+            "to": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+            "days": {"type": "array", "items": {"type": "string", "enum": WEEKDAYS}},
+            "percent": {"type": "number", "minimum": 0, "maximum": 300},
+            "zone": STRING,
+            "amount": {"type": "integer", "minimum": 1},
+        },
+        ["kind"],
+    ),
+    "FixedFare": _object(
+        {
+            "from_zone": {"type": "string", "description": "zone code"},
+            "to_zone": {"type": "string", "description": "zone code"},
+            "amount": {"type": "integer", "minimum": 1},
+            "both_ways": {"type": "boolean", "default": True},
+        },
+        ["from_zone", "to_zone", "amount"],
+    ),
+    "NewFareRule": _object(
+        {
+            "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
+            "name": {"type": "string", "minLength": 1, "maxLength": 120},
+            "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+            **{money: {"type": "integer", "minimum": 0} for money in FARE_AMOUNTS},
+            "rounding_step": {"type": "integer", "minimum": 1},
+            "waiting_free_minutes": {"type": "integer", "minimum": 0, "maximum": 240},
+            "speed_threshold_kmh": {"type": "number", "minimum": 0, "maximum": 200},
+            "surcharges": {"type": "array", "items": _ref("Surcharge")},
+            "fixed_fares": {"type": "array", "items": _ref("FixedFare")},
+            "valid_from": {"type": "string", "format": "date-time", "description": "default: now"},
+        },
+        ["vehicle_class", "name", "currency", "flag_down", "per_km", "per_minute", "minimum_fare"],
+    ),
+    "FareRule": {
+        "allOf": [
+            _ref("NewFareRule"),
+            _object(
+                {
+                    "id": INTEGER,
+                    "version": INTEGER,
+                    "valid_to": {"type": "string", "format": "date-time", "nullable": True},
+                    "current": BOOLEAN,
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "created_by_id": {"type": "integer", "nullable": True},
+                }
+            ),
+        ]
+    },
     "NewSubscriber": _object(
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -140,6 +198,29 @@ PATHS = {
             "summary": "Quote a trip's fare",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("QuoteRequest")}}},
             "responses": {"200": _json(_ref("Quote"), "the fare and its breakdown"), **_errors(400, 401, 403)},
+        }
+    },
+    "/fare-rules": {
+        "get": {
+            "summary": "List fare rule versions, by class then newest first",
+            "parameters": [
+                *PAGE_PARAMETERS,
+                _query("vehicle_class", {"type": "string", "enum": ["sedan", "van", "premium"]}),
+                _query("current", {"type": "boolean"}),
+            ],
+            "responses": {"200": _json(_page_of("FareRule"), "a page of fare rule versions"), **_errors(400, 401, 403)},
+        },
+        "post": {
+            "summary": "Publish a new version of a class's fare rule (admins)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewFareRule")}}},
+            "responses": {"201": _json(_ref("FareRule"), "the new version"), **_errors(400, 401, 403, 409)},
+        },
+    },
+    "/fare-rules/{id}": {
+        "get": {
+            "summary": "One fare rule version",
+            "parameters": [ID_PARAMETER],
+            "responses": {"200": _json(_ref("FareRule"), "the version"), **_errors(401, 403, 404)},
         }
     },
     "/drivers": {
@@ -186,11 +267,16 @@ PATHS = {
 
 def openapi_document() -> dict:
     """The whole OpenAPI document."""
+    from api import openapi_dispatch
+
+    schemas = SCHEMAS | openapi_dispatch.SCHEMAS
+    paths = PATHS | openapi_dispatch.PATHS
+    paths["/drivers"] = PATHS["/drivers"] | {"post": openapi_dispatch.NEW_DRIVER}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Cabdesk API", "version": "1"},
         "servers": [{"url": "/api"}],
         "security": [{"bearer": []}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
-        "paths": PATHS,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": schemas},
+        "paths": paths,
     }

@@ -1,18 +1,15 @@
 """Signals the call book sends once a change is committed, for the live consoles to pass on.
 
-Services queue a signal with ``queue_signal`` while they change records; the request, webhook or
-job that commits calls ``commit_and_announce`` and only then are the signals sent, so that a console
-never hears of a change that was rolled back.
+Services queue them with ``core.signals.queue_signal``; ``commit_and_announce`` sends them after the commit.
 """
 
 from __future__ import annotations
 
 from blinker import Namespace
-from flask import current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from core.extensions import db
+from core.signals import commit_and_announce, queue_signal
+
+__all__ = ["agent_state_changed", "call_changed", "commit_and_announce", "queue_signal"]
 
 _signals = Namespace()
 
@@ -21,24 +18,3 @@ _signals = Namespace()
 call_changed = _signals.signal("call-changed")
 # Sent with user_id=…, state=… when an agent's state changes.
 agent_state_changed = _signals.signal("agent-state-changed")
-
-_PENDING = "cabdesk_pending_signals"
-
-
-def queue_signal(signal, **payload) -> None:
-    """Send ``signal`` with ``payload`` after the current transaction commits."""
-    db.session.info.setdefault(_PENDING, []).append((signal, payload))
-
-
-def commit_and_announce() -> None:
-    """Commit the session, then send the signals its changes queued."""
-    db.session.commit()
-    pending = db.session.info.pop(_PENDING, [])
-    app = current_app._get_current_object()
-    for signal, payload in pending:
-        signal.send(app, **payload)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_signals(session: Session) -> None:
-    session.info.pop(_PENDING, None)

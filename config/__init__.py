@@ -88,6 +88,24 @@ def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None = None) -> dict:
     """Build the Flask configuration mapping from environment variables."""
     env = os.environ if env is None else env
@@ -125,6 +143,8 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "MAP_TILE_URL": env.get("MAP_TILE_URL", ""),
         "MAP_TILE_ATTRIBUTION": env.get("MAP_TILE_ATTRIBUTION", ""),
         "ROUTING_URL": env.get("ROUTING_URL", ""),
+        # Seconds to wait for the routing server before the fare engine estimates the route itself.
+        "ROUTING_TIMEOUT": _float(env, "ROUTING_TIMEOUT", 2.0, minimum=0.1),
         "DEFAULT_REGION": env.get("DEFAULT_REGION", "IR").upper(),
         "DEFAULT_LOCALE": locale,
         "FEEDBACK_DELAY": _int(env, "FEEDBACK_DELAY", 600),
@@ -149,6 +169,16 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "LOYALTY_EVERY_NTH_TRIP": _int(env, "LOYALTY_EVERY_NTH_TRIP", 0),
         "LOYALTY_DISCOUNT_PERCENT": _int(env, "LOYALTY_DISCOUNT_PERCENT", 0),
         "CURRENCY": env.get("CURRENCY", "IRR").upper(),
+        # Dispatch, as the office chooses: "nearest" (by estimated arrival) or "queue_first" (the pickup zone's
+        # stand queue, then the nearest), how long a driver has to answer an offer, and the queue's manners.
+        "DISPATCH_MODE": _choice(env, "DISPATCH_MODE", "queue_first", ("nearest", "queue_first")),
+        "OFFER_TIMEOUT": _int(env, "OFFER_TIMEOUT", 20, minimum=5),
+        "QUEUE_TRIES": _int(env, "QUEUE_TRIES", 3),
+        "DISPATCH_RADIUS_KM": _float(env, "DISPATCH_RADIUS_KM", 15.0, minimum=0.5),
+        "DECLINE_LOSES_QUEUE_PLACE": _flag(env, "DECLINE_LOSES_QUEUE_PLACE", False),
+        "KEEP_QUEUE_PLACE_AFTER_STREET_JOB": _flag(env, "KEEP_QUEUE_PLACE_AFTER_STREET_JOB", True),
+        "PREBOOKING_LEAD_MINUTES": _int(env, "PREBOOKING_LEAD_MINUTES", 15, minimum=1),
+        "DRIVER_STALE_SECONDS": _int(env, "DRIVER_STALE_SECONDS", 120, minimum=10),
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
         # Cookies travel only over HTTPS when the office publishes Cabdesk over HTTPS.

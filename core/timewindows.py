@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 Windows = tuple[tuple[time, time], ...]
@@ -35,3 +35,8 @@ def in_windows(moment: datetime, windows: Windows, zone: str) -> bool:
     local = moment.astimezone(ZoneInfo(zone)).time()
     # A window whose end comes before its start runs past midnight (e.g. 23:00-06:00).
     return any(start <= local < end if start <= end else local >= start or local < end for start, end in windows)
+
+
+def office_date(moment: datetime, zone: str) -> date:
+    """The calendar day at the office (its time zone) at that moment: the day papers expire on."""
+    return moment.astimezone(ZoneInfo(zone)).date()

@@ -53,6 +53,9 @@ class Driver(CreatedAt, db.Model):
     last_lon: Mapped[float | None]
     last_seen_at: Mapped[datetime | None]
 
+    # Set by drivers.services.report_position for the request at hand; not stored.
+    came_into_view: bool = False
+
     vehicles: Mapped[list[Vehicle]] = relationship(back_populates="driver", order_by="Vehicle.id")
 
 

@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 
 from tests.support.servers import redis_server
 
+pytest_plugins = ["tests.support.database_fixtures"]
+
 PASSWORD = "correct horse battery"
 
 

@@ -7,128 +7,20 @@ Asia/Tehran as their time zone, so reading timestamps back exercises the convers
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
-
-from tests.conftest import app_settings
-from tests.support.servers import postgres_server
 
 TEHRAN = ZoneInfo("Asia/Tehran")  # +03:30 all year since 2022
 # 23:45 in Tehran on Nowruz eve is 20:15 UTC the same day.
 PICKUP_AT = datetime(2026, 3, 20, 23, 45, 12, 345678, tzinfo=TEHRAN)
 PICKUP_AT_UTC_WALL = datetime(2026, 3, 20, 20, 15, 12, 345678)
 BIG_FARE = 12_345_678_901  # IRR: past 2**31, so money columns must be 64-bit on PostgreSQL too
-
-
-# --- databases ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throwaway PostgreSQL server of this test session; the URL of its (empty) ``cabdesk`` database."""
-    with postgres_server() as url:
-        yield url
-
-
-def _pg_admin(postgres_url: str):
-    import psycopg
-
-    url = make_url(postgres_url)
-    return psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True)
-
-
-def _create_pg_database(postgres_url: str, template: str | None = None) -> str:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with _pg_admin(postgres_url) as conn:
-        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
-    return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_pg_database(postgres_url: str, database_url: str) -> None:
-    name = make_url(database_url).database
-    with _pg_admin(postgres_url) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-def _make_app(database_url: str, redis_url: str, instance_path):
-    from core.app import create_app
-
-    settings = app_settings(database_url, redis_url, instance_path)
-    if database_url.startswith("postgresql"):
-        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            "pool_pre_ping": True,
-            "connect_args": {"options": "-c timezone=Asia/Tehran"},
-        }
-    return create_app(settings)
-
-
-@pytest.fixture(scope="session")
-def migrated_postgres_template(postgres_url, redis_url, tmp_path_factory):
-    """A PostgreSQL database brought to head by the migrations, copied (CREATE DATABASE ... TEMPLATE)."""
-    from flask_migrate import upgrade
-
-    from core.extensions import db
-
-    url = _create_pg_database(postgres_url)
-    application = _make_app(url, redis_url, tmp_path_factory.mktemp("pg-template"))
-    with application.app_context():
-        upgrade()
-        db.engine.dispose()  # a template database must have no connections
-    return make_url(url).database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def empty_app(backend, request, tmp_path, redis_url):
-    """The application on an empty database, inside an app context."""
-    from core.extensions import db
-
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    else:
-        postgres_url = request.getfixturevalue("postgres_url")
-        url = _create_pg_database(postgres_url)
-    application = _make_app(url, redis_url, tmp_path)
-    with application.app_context():
-        yield application
-        db.session.remove()
-        db.engine.dispose()
-    if backend == "postgres":
-        _drop_pg_database(postgres_url, url)
-
-
-@pytest.fixture
-def migrated_app(backend, request, tmp_path, redis_url):
-    """The application on its own database at the newest schema, inside an app context."""
-    from core.extensions import db
-
-    if backend == "sqlite":
-        path = tmp_path / "cabdesk.sqlite3"
-        shutil.copy(request.getfixturevalue("migrated_sqlite"), path)
-        url = f"sqlite:///{path}"
-    else:
-        postgres_url = request.getfixturevalue("postgres_url")
-        url = _create_pg_database(postgres_url, template=request.getfixturevalue("migrated_postgres_template"))
-    application = _make_app(url, redis_url, tmp_path)
-    with application.app_context():
-        yield application
-        db.session.remove()
-        db.engine.dispose()
-    if backend == "postgres":
-        _drop_pg_database(postgres_url, url)
 
 
 # --- helpers ------------------------------------------------------------------------------------

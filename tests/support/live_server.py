@@ -10,6 +10,7 @@ it (see :func:`show_log_on_failure`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,26 +33,12 @@ VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 SECRET_KEY = "live-server-test-secret-key"
 DEFAULT_PASSWORD = "correct horse battery"
 
-# Every variable config.load_config reads: a developer's shell must not leak one into the test server.
-_CONFIG_VARIABLES = (
-    "SECRET_KEY",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CABDESK_INSTANCE",
-    "PUBLIC_URL",
-    "DEFAULT_LOCALE",
-    "DEFAULT_REGION",
-    "OFFICE_TIMEZONE",
-    "CURRENCY",
-    "FEEDBACK_DELAY",
-    "LOGIN_MAX_FAILURES",
-    "LOGIN_LOCKOUT_SECONDS",
-    "GEOCODER_URL",
-    "ROUTING_URL",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_NUMBER",
-    "TWILIO_API_URL",
+# Every variable config.load_config reads (found in its source, so a new setting is never missed): a
+# developer's shell must not leak one into the test server.
+_CONFIG_VARIABLES = tuple(
+    sorted(
+        set(re.findall(r'env(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', (PROJECT_ROOT / "config" / "__init__.py").read_text()))
+    )
 )
 
 

@@ -1,0 +1,124 @@
+"""The live index of where drivers are: Redis geospatial sets and last-seen times.
+
+Three keys: every on-duty driver's last position (``positions``), the available ones alone
+(``available``, what the dispatcher searches) and when each was last heard from (``seen``, a sorted
+set by Unix time). The database keeps a copy of the last position too, so the index can be rebuilt
+after Redis restarts (``rebuild``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from redis import Redis
+
+POSITIONS = "cabdesk:drivers:positions"
+AVAILABLE = "cabdesk:drivers:available"
+SEEN = "cabdesk:drivers:seen"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Where a driver was last seen, and when (Unix time)."""
+
+    lat: float
+    lon: float
+    at: float
+
+
+@dataclass(frozen=True)
+class NearbyDriver:
+    """A driver found near a point: their id and the straight-line distance in km."""
+
+    driver_id: int
+    km: float
+
+
+def last_sighting(redis: Redis, driver_id: int) -> Sighting | None:
+    """The driver's last position and time in the index, if any."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.geopos(POSITIONS, driver_id)
+        pipe.zscore(SEEN, driver_id)
+        positions, seen = pipe.execute()
+    if not positions or positions[0] is None or seen is None:
+        return None
+    lon, lat = positions[0]
+    return Sighting(lat=lat, lon=lon, at=seen)
+
+
+def record(redis: Redis, driver_id: int, lat: float, lon: float, at: float, available: bool) -> None:
+    """Put a driver at a position; in the searchable set only when they may be offered jobs."""
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.geoadd(POSITIONS, (lon, lat, driver_id))
+        pipe.zadd(SEEN, {driver_id: at})
+        if available:
+            pipe.geoadd(AVAILABLE, (lon, lat, driver_id))
+        else:
+            pipe.zrem(AVAILABLE, driver_id)
+        pipe.execute()
+
+
+def set_searchable(redis: Redis, driver_id: int, searchable: bool) -> None:
+    """Add a driver to (at their last position) or take them out of the searchable set."""
+    if not searchable:
+        redis.zrem(AVAILABLE, driver_id)
+        return
+    position = redis.geopos(POSITIONS, driver_id)
+    if position and position[0] is not None:
+        lon, lat = position[0]
+        redis.geoadd(AVAILABLE, (lon, lat, driver_id))
+
+
+def forget(redis: Redis, driver_id: int) -> None:
+    """Take a driver off the index entirely (gone offline)."""
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(POSITIONS, driver_id)
+        pipe.zrem(AVAILABLE, driver_id)
+        pipe.zrem(SEEN, driver_id)
+        pipe.execute()
+
+
+def nearest(
+    redis: Redis, lat: float, lon: float, radius_km: float, count: int, seen_since: float
+) -> list[NearbyDriver]:
+    """Available drivers within ``radius_km`` of a point, nearest first, leaving out those not seen since then.
+
+    Asks Redis for a few more than ``count`` so that stale drivers dropped afterwards still leave enough.
+    """
+    found = redis.geosearch(
+        AVAILABLE, longitude=lon, latitude=lat, radius=radius_km, unit="km", sort="ASC", count=count * 2, withdist=True
+    )
+    if not found:
+        return []
+    seen = redis.zmscore(SEEN, [member for member, _ in found])
+    fresh = [
+        NearbyDriver(int(member), round(float(km), 3))
+        for (member, km), at in zip(found, seen, strict=True)
+        if at is not None and at >= seen_since
+    ]
+    return fresh[:count]
+
+
+def seen_times(redis: Redis, driver_ids: Iterable[int]) -> dict[int, float]:
+    """When each of these drivers was last heard from (Unix time); unknown ones are left out."""
+    ids = list(driver_ids)
+    if not ids:
+        return {}
+    return {i: at for i, at in zip(ids, redis.zmscore(SEEN, ids), strict=True) if at is not None}
+
+
+def stale_drivers(redis: Redis, seen_before: float) -> list[int]:
+    """Drivers in the index not heard from since that moment."""
+    return [int(member) for member in redis.zrangebyscore(SEEN, "-inf", f"({seen_before}")]
+
+
+def rebuild(redis: Redis, sightings: Iterable[tuple[int, Sighting, bool]]) -> None:
+    """Refill the index from ``(driver_id, sighting, available)`` rows, e.g. from the database after Redis lost it."""
+    with redis.pipeline(transaction=False) as pipe:
+        for driver_id, sighting, available in sightings:
+            pipe.geoadd(POSITIONS, (sighting.lon, sighting.lat, driver_id))
+            pipe.zadd(SEEN, {driver_id: sighting.at}, nx=True)
+            if available:
+                pipe.geoadd(AVAILABLE, (sighting.lon, sighting.lat, driver_id))
+        pipe.execute()

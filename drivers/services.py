@@ -1,0 +1,210 @@
+"""The driver book: new drivers with their login and PIN, where they are, and whether they may be dispatched."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+
+from flask import current_app
+from geopy.distance import geodesic
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from accounts.models import LoginAttempt, User
+from accounts.roles import Role
+from core.extensions import db
+from core.queues import redis_connection
+from crm.phones import PhoneNumberError, to_e164
+from drivers import positions
+from drivers.models import Driver, DriverStatus, Vehicle, VehicleClass
+from geo.points import PointError, check_point
+
+# Faster than this between two reports is a GPS glitch or a spoof, not a taxi.
+MAX_SPEED_KMH = 250.0
+# A jump shorter than this is GPS noise whatever the time between reports.
+NOISE_KM = 0.5
+# The database copy of a position is refreshed at most this often: Redis carries the live stream.
+POSITION_DB_EVERY_S = 30
+_DUMMY_PIN_HASH = generate_password_hash("not-a-pin")
+
+
+class DriverError(ValueError):
+    """A request about a driver that cannot be carried out, with a message for people."""
+
+
+def _check_pin(pin: str) -> str:
+    pin = (pin or "").strip()
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+        raise DriverError("the PIN must be 4 to 8 digits")
+    return pin
+
+
+def create_driver(
+    call_sign: str,
+    name: str,
+    phone: str,
+    pin: str,
+    language: str = "fa",
+    vehicle: dict | None = None,
+) -> Driver:
+    """Add a driver, their login for the mobile page (role "driver") and, if given, their car."""
+    call_sign = (call_sign or "").strip().upper()
+    if not call_sign or len(call_sign) > 16 or not all(ch.isalnum() or ch == "-" for ch in call_sign):
+        raise DriverError("call sign: 1–16 letters, digits or '-'")
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise DriverError("name: 1–200 characters")
+    try:
+        e164 = to_e164(phone or "", current_app.config["DEFAULT_REGION"])
+    except PhoneNumberError as exc:
+        raise DriverError(f"phone: {exc}") from None
+    if language not in ("fa", "en"):
+        raise DriverError("language must be fa or en")
+    if db.session.scalar(select(Driver.id).where(func.upper(Driver.call_sign) == call_sign)):
+        raise DriverError(f"call sign {call_sign} is taken")
+    if db.session.scalar(select(Driver.id).where(Driver.phone == e164)):
+        raise DriverError(f"{e164} already belongs to another driver")
+    user = User(
+        username=f"driver-{call_sign.lower()}",
+        display_name=name,
+        # Drivers log in with their number and PIN; the account's password is never used.
+        password_hash=generate_password_hash(secrets.token_urlsafe(32)),
+        role=Role.DRIVER,
+        language=language,
+    )
+    driver = Driver(
+        call_sign=call_sign, name=name, phone=e164, pin_hash=generate_password_hash(_check_pin(pin)), language=language
+    )
+    db.session.add(user)
+    db.session.flush()
+    driver.user_id = user.id
+    db.session.add(driver)
+    if vehicle:
+        driver.vehicles.append(_vehicle(vehicle))
+    db.session.flush()
+    return driver
+
+
+def _vehicle(values: dict) -> Vehicle:
+    plate = str(values.get("plate") or "").strip()
+    if not plate or len(plate) > 32:
+        raise DriverError("vehicle plate: 1–32 characters")
+    if db.session.scalar(select(Vehicle.id).where(Vehicle.plate == plate)):
+        raise DriverError(f"plate {plate} is already on the books")
+    vehicle_class = values.get("vehicle_class") or VehicleClass.SEDAN
+    if vehicle_class not in {c.value for c in VehicleClass}:
+        raise DriverError("unknown vehicle class")
+    return Vehicle(
+        plate=plate,
+        make_model=str(values.get("make_model") or "")[:80],
+        colour=str(values.get("colour") or "")[:40],
+        vehicle_class=vehicle_class,
+    )
+
+
+def set_pin(driver: Driver, pin: str) -> None:
+    """Give a driver a new PIN."""
+    driver.pin_hash = generate_password_hash(_check_pin(pin))
+    db.session.flush()
+
+
+def authenticate_driver(phone: str, pin: str, remote_addr: str) -> Driver | None:
+    """The driver with this number and PIN, if both match and they are active; every attempt is recorded."""
+    try:
+        e164 = to_e164(phone or "", current_app.config["DEFAULT_REGION"])
+    except PhoneNumberError:
+        e164 = (phone or "").strip()[:20]
+    driver = db.session.scalar(select(Driver).where(Driver.phone == e164))
+    valid = check_password_hash(driver.pin_hash if driver and driver.pin_hash else _DUMMY_PIN_HASH, pin or "")
+    ok = bool(driver and valid and driver.active and driver.user_id)
+    db.session.add(LoginAttempt(username=e164.lower()[:64], remote_addr=remote_addr[:64], succeeded=ok))
+    db.session.flush()
+    return driver if ok else None
+
+
+def driver_for_user(user_id: int) -> Driver | None:
+    """The driver whose login this is."""
+    return db.session.scalar(select(Driver).where(Driver.user_id == user_id))
+
+
+def vehicle_of(driver: Driver) -> Vehicle | None:
+    """The car the driver drives (their first on the books)."""
+    return driver.vehicles[0] if driver.vehicles else None
+
+
+def dispatch_block_reason(driver: Driver, now: datetime, today: date) -> str | None:
+    """Why the driver may get no offers right now (inactive, papers expired, shift over), or None."""
+    if not driver.active:
+        return "the driver is not active"
+    if driver.licence_expires_on is not None and driver.licence_expires_on < today:
+        return "the driver's licence has expired"
+    vehicle = vehicle_of(driver)
+    if vehicle is None:
+        return "the driver has no vehicle on the books"
+    if vehicle.insurance_expires_on is not None and vehicle.insurance_expires_on < today:
+        return "the vehicle's insurance has expired"
+    if driver.shift_ends_at is not None and driver.shift_ends_at <= now:
+        return "the driver's shift is over"
+    return None
+
+
+def searchable(driver: Driver, now: datetime, today: date) -> bool:
+    """Whether the dispatcher may look for this driver: available and nothing blocks them."""
+    return driver.status == DriverStatus.AVAILABLE and dispatch_block_reason(driver, now, today) is None
+
+
+def set_status(driver: Driver, status: str, now: datetime, today: date) -> None:
+    """Record a driver's new state and keep the live index in step (the dispatch engine decides if it may change)."""
+    if status not in {s.value for s in DriverStatus}:
+        raise DriverError(f"status must be one of: {', '.join(s.value for s in DriverStatus)}")
+    driver.status = status
+    driver.status_changed_at = now
+    db.session.flush()
+    redis = redis_connection()
+    if status == DriverStatus.OFFLINE:
+        positions.forget(redis, driver.id)
+    else:
+        positions.set_searchable(redis, driver.id, searchable(driver, now, today))
+
+
+def report_position(driver: Driver, lat: object, lon: object, now: datetime, today: date) -> tuple[float, float]:
+    """Take a position from a driver's phone: checked, refused if it jumps impossibly, put in the live index.
+
+    Sets ``driver.came_into_view`` when the driver had no fresh position before (just on duty, or back
+    after going stale): the moment the dispatcher can first find them.
+    """
+    try:
+        point = check_point(lat, lon)
+    except PointError as exc:
+        raise DriverError(str(exc)) from None
+    if driver.status == DriverStatus.OFFLINE:
+        raise DriverError("the driver is offline: go on duty before sending positions")
+    redis = redis_connection()
+    at = now.timestamp()
+    last = positions.last_sighting(redis, driver.id)
+    if last is not None:
+        km = geodesic((last.lat, last.lon), point).km
+        hours = max(at - last.at, 1.0) / 3600
+        if km > NOISE_KM and km / hours > MAX_SPEED_KMH:
+            raise DriverError(f"the position is {km:.0f} km from the last one {at - last.at:.0f} s ago: refused")
+    stale_after = current_app.config["DRIVER_STALE_SECONDS"]
+    driver.came_into_view = last is None or at - last.at > stale_after
+    positions.record(redis, driver.id, point[0], point[1], at, searchable(driver, now, today))
+    if driver.last_seen_at is None or (now - driver.last_seen_at).total_seconds() >= POSITION_DB_EVERY_S:
+        driver.last_lat, driver.last_lon, driver.last_seen_at = point[0], point[1], now
+        db.session.flush()
+    return point
+
+
+def rebuild_position_index(now: datetime, today: date) -> int:
+    """Put every on-duty driver's last known position back into the live index (after Redis lost it)."""
+    drivers = db.session.scalars(
+        select(Driver).where(Driver.status != DriverStatus.OFFLINE, Driver.last_seen_at.is_not(None))
+    ).all()
+    rows = [
+        (d.id, positions.Sighting(d.last_lat, d.last_lon, d.last_seen_at.timestamp()), searchable(d, now, today))
+        for d in drivers
+        if d.last_lat is not None and d.last_lon is not None
+    ]
+    positions.rebuild(redis_connection(), rows)
+    return len(rows)

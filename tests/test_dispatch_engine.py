@@ -1,0 +1,306 @@
+"""The dispatch engine: offers one driver at a time, timeouts, stand queues, trips, and never two on one job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from core.extensions import db
+from core.models import utcnow
+from core.signals import commit_and_announce
+from dispatch.auto import dispatch_booking
+from dispatch.bookings import BookingError, DispatchConflict, Stop, create_booking
+from dispatch.duty import change_status, check_in
+from dispatch.models import Booking, DispatchOffer
+from dispatch.offers import accept_offer, assign_driver, decline_offer, expire_offer, offer_counts, offer_job
+from dispatch.tasks import release_prebookings, sweep_dispatch
+from dispatch.trips import cancel_booking, mark_no_show, report_progress
+from drivers.services import DriverError, report_position
+from tests.support.office import AZADI, NEAR_AZADI, TAJRISH, VANAK, add_driver, on_duty_at, sedan_rule
+
+
+@pytest.fixture
+def office(app, tehran_zones, redis_client):
+    """The Tehran zones, a sedan tariff, and the office's settings as tests expect them."""
+    app.config.update(DISPATCH_MODE="nearest", OFFER_TIMEOUT=20, PREBOOKING_LEAD_MINUTES=15)
+    sedan_rule()
+    db.session.commit()
+    return tehran_zones
+
+
+def book(pickup=AZADI, dropoff=VANAK, **kwargs) -> Booking:
+    booking = create_booking(
+        phone="+989121234567",
+        subscriber=None,
+        pickup=Stop(lat=pickup[0], lon=pickup[1], text="pickup"),
+        dropoff=Stop(lat=dropoff[0], lon=dropoff[1], text="dropoff") if dropoff else None,
+        pickup_at=kwargs.pop("pickup_at", None),
+        vehicle_class=kwargs.pop("vehicle_class", "sedan"),
+        notes="",
+        now=kwargs.pop("now", utcnow()),
+    )
+    commit_and_announce()
+    return booking
+
+
+def test_a_booking_is_quoted_and_waits_for_a_driver(office):
+    booking = book()
+    assert booking.status == "requested"
+    assert booking.fare > 0 and booking.currency == "IRR" and booking.distance_km > 5
+    assert booking.pickup_zone_id == office["D09"].id
+    assert [(e.from_status, e.to_status) for e in booking.events] == [(None, "requested")]
+
+
+@pytest.mark.parametrize(
+    "pickup,dropoff,pickup_at,message",
+    [
+        ((36.9, 50.1), VANAK, None, "outside the service area"),
+        (AZADI, AZADI, None, "same place"),
+        (AZADI, VANAK, timedelta(hours=-2), "has passed"),
+        (AZADI, VANAK, timedelta(days=800), "days ahead"),
+        (AZADI, None, timedelta(days=800), "days ahead"),
+    ],
+)
+def test_bad_bookings_are_refused_and_nothing_is_kept(office, pickup, dropoff, pickup_at, message):
+    with pytest.raises(BookingError, match=message):
+        book(pickup, dropoff, pickup_at=utcnow() + pickup_at if pickup_at else None)
+    db.session.rollback()
+    assert db.session.scalar(select(Booking.id)) is None
+
+
+def test_the_nearest_available_driver_gets_the_offer_then_the_next_when_it_times_out(office):
+    far, near = add_driver("T10", "09121110010"), add_driver("T11", "09121110011")
+    on_duty_at(far, VANAK)
+    on_duty_at(near, NEAR_AZADI)
+    db.session.commit()
+    booking = book()
+    first = dispatch_booking(booking, utcnow())
+    commit_and_announce()
+    assert (first.driver_id, first.method, booking.status, booking.driver_id) == (
+        near.id,
+        "nearest",
+        "offered",
+        near.id,
+    )
+    assert first.eta_min is not None and first.eta_min < 5
+    # Time runs out: the offer expires and the booking waits; the next round goes to the other driver.
+    assert expire_offer(first.id, utcnow()) is None, "an offer is not expired before its time"
+    booking_after = expire_offer(first.id, first.expires_at + timedelta(seconds=1))
+    commit_and_announce()
+    assert booking_after.status == "requested" and booking_after.driver_id is None
+    second = dispatch_booking(booking, utcnow())
+    commit_and_announce()
+    assert second.driver_id == far.id
+    assert offer_counts(near.id) == {"expired": 1}
+
+
+def test_accepting_makes_the_job_theirs_and_late_or_foreign_accepts_are_refused(office):
+    a, b = add_driver("T20", "09121110020"), add_driver("T21", "09121110021")
+    on_duty_at(a, NEAR_AZADI)
+    on_duty_at(b, VANAK)
+    db.session.commit()
+    booking = book()
+    offer = dispatch_booking(booking, utcnow())
+    commit_and_announce()
+    with pytest.raises(DispatchConflict, match="another driver"):
+        accept_offer(offer, b, utcnow())
+    with pytest.raises(DispatchConflict, match="expired"):
+        accept_offer(offer, a, offer.expires_at + timedelta(seconds=1))
+    accept_offer(offer, a, utcnow())
+    commit_and_announce()
+    assert (booking.status, booking.driver_id, a.status) == ("assigned", a.id, "busy")
+    with pytest.raises(DispatchConflict, match="accepted already"):
+        accept_offer(offer, a, utcnow())
+
+
+def test_a_decline_sends_the_job_to_the_next_driver(office):
+    a, b = add_driver("T30", "09121110030"), add_driver("T31", "09121110031")
+    on_duty_at(a, NEAR_AZADI)
+    on_duty_at(b, VANAK)
+    db.session.commit()
+    booking = book()
+    offer = dispatch_booking(booking, utcnow())
+    decline_offer(offer, a, utcnow(), "too far")
+    commit_and_announce()
+    assert booking.status == "requested"
+    assert dispatch_booking(booking, utcnow()).driver_id == b.id
+    assert offer_counts(a.id) == {"declined": 1}
+
+
+def test_a_driver_never_holds_two_jobs_and_a_job_never_two_drivers(office):
+    a, b = add_driver("T40", "09121110040"), add_driver("T41", "09121110041")
+    on_duty_at(a, NEAR_AZADI)
+    on_duty_at(b, VANAK)
+    db.session.commit()
+    first, second = book(), book(pickup=VANAK, dropoff=TAJRISH)
+    offer_job(first, a, utcnow(), "manual")
+    commit_and_announce()
+    with pytest.raises(DispatchConflict, match="already has a live job"):
+        offer_job(second, a, utcnow(), "manual")
+    db.session.rollback()
+    with pytest.raises(DispatchConflict, match="offered now"):
+        offer_job(first, b, utcnow(), "manual")
+    db.session.rollback()
+    # The auto-dispatcher passes over the driver who holds an offer.
+    assert dispatch_booking(second, utcnow()).driver_id == b.id
+
+
+def test_break_busy_and_stale_drivers_get_no_offers(office, app):
+    on_break, stale, busy = (add_driver(c, f"0912111005{i}") for i, c in enumerate(("T50", "T51", "T52")))
+    for driver in (on_break, stale, busy):
+        on_duty_at(driver, NEAR_AZADI)
+    change_status(on_break, "break", utcnow())
+    change_status(busy, "busy", utcnow())
+    db.session.commit()
+    booking = book()
+    # The stale driver last reported three minutes ago (past DRIVER_STALE_SECONDS).
+    assert dispatch_booking(booking, utcnow() + timedelta(minutes=3)) is None
+    assert dispatch_booking(booking, utcnow()).driver_id == stale.id
+
+
+def test_a_driver_who_turns_available_is_offered_the_waiting_job_at_once(office):
+    driver = add_driver("T60", "09121110060")
+    db.session.commit()
+    booking = book()
+    assert dispatch_booking(booking, utcnow()) is None
+    on_duty_at(driver, NEAR_AZADI)
+    commit_and_announce()
+    db.session.refresh(booking)
+    assert (booking.status, booking.driver_id) == ("offered", driver.id)
+
+
+def test_the_stand_queue_goes_first_in_queue_first_mode(office, app):
+    app.config["DISPATCH_MODE"] = "queue_first"
+    at_stand, nearer = add_driver("T70", "09121110070"), add_driver("T71", "09121110071")
+    on_duty_at(at_stand, (35.6850, 51.3300))  # inside district 9 but further from the pickup
+    on_duty_at(nearer, NEAR_AZADI)
+    db.session.commit()
+    assert check_in(at_stand, utcnow()) == (office["D09"].id, 1)
+    db.session.commit()
+    booking = book()
+    offer = dispatch_booking(booking, utcnow())
+    assert (offer.driver_id, offer.method) == (at_stand.id, "queue")
+    accept_offer(offer, at_stand, utcnow())
+    commit_and_announce()
+    from dispatch.stands import place_in_queue
+
+    assert place_in_queue(at_stand.id) is None, "a driver dispatched from the stand leaves its queue"
+
+
+def test_a_trip_runs_to_completion_with_the_waiting_charge(office):
+    driver = add_driver("T80", "09121110080")
+    on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    booking = book()
+    quoted = booking.fare
+    accept_offer(dispatch_booking(booking, utcnow()), driver, utcnow())
+    now = utcnow()
+    report_progress(booking, "arrived", now, driver.id)
+    report_progress(booking, "on_trip", now + timedelta(minutes=5), driver.id)
+    report_progress(booking, "completed", now + timedelta(minutes=30), driver.id)
+    commit_and_announce()
+    assert booking.status == "completed" and booking.waiting_min == 5.0
+    assert booking.fare == quoted + 5 * 20_000
+    assert driver.status == "available"
+    with pytest.raises(DispatchConflict, match="completed now"):
+        report_progress(booking, "completed", now + timedelta(minutes=31), driver.id)
+
+
+def test_no_show_and_late_cancellation(office):
+    a, b = add_driver("T90", "09121110090"), add_driver("T91", "09121110091")
+    on_duty_at(a, NEAR_AZADI)
+    on_duty_at(b, VANAK)
+    db.session.commit()
+    first, second = book(), book(pickup=VANAK, dropoff=TAJRISH)
+    assign_driver(first, a, utcnow(), None)
+    assign_driver(second, b, utcnow(), None)
+    for booking, driver in ((first, a), (second, b)):
+        report_progress(booking, "arrived", utcnow(), driver.id)
+    mark_no_show(first, utcnow(), None, a.id)
+    cancel_booking(second, "changed plans", utcnow(), None)
+    commit_and_announce()
+    assert (first.status, first.cancel_reason) == ("no_show", "")
+    assert (second.status, second.cancellation_fee) == ("cancelled", 300_000)
+    assert a.status == b.status == "available"
+    with pytest.raises(DispatchConflict):
+        cancel_booking(first, "again", utcnow(), None)
+
+
+def test_a_pre_booking_is_released_once_at_its_lead_time(office):
+    pickup_at = utcnow() + timedelta(hours=2)
+    booking = book(pickup_at=pickup_at)
+    assert booking.status == "scheduled"
+    assert release_prebookings(utcnow()) == []
+    later = pickup_at - timedelta(minutes=14)
+    assert release_prebookings(later) == [booking.id]
+    assert release_prebookings(later) == [], "a second run (another worker) releases nothing"
+    commit_and_announce()
+    db.session.refresh(booking)
+    assert booking.status == "requested"
+
+
+def test_an_impossible_jump_is_refused_and_the_position_kept(office):
+    driver = add_driver("T95", "09121110095")
+    on_duty_at(driver, AZADI)
+    db.session.commit()
+    with pytest.raises(DriverError, match="refused"):
+        report_position(driver, 38.08, 46.29, utcnow() + timedelta(seconds=5), utcnow().date())  # Tabriz
+    with pytest.raises(DriverError, match="latitude"):
+        report_position(driver, 123, 51.3, utcnow(), utcnow().date())
+    from core.queues import redis_connection
+    from drivers.positions import last_sighting
+
+    sighting = last_sighting(redis_connection(), driver.id)
+    assert abs(sighting.lat - AZADI[0]) < 1e-4
+
+
+def test_the_worker_dispatches_a_new_booking_and_the_sweep_expires_lost_offers(office, redis_client):
+    driver = add_driver("T99", "09121110099")
+    on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    booking = book()
+    queue = Queue(connection=redis_client)
+    SimpleWorker([queue], connection=redis_client).work(burst=True)
+    db.session.expire_all()
+    offer = db.session.scalar(select(DispatchOffer).where(DispatchOffer.booking_id == booking.id))
+    assert offer is not None and offer.driver_id == driver.id and offer.outcome == "pending"
+    # The expiry job was lost (say Redis restarted): the sweep closes the overdue offer.
+    offer.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    result = queue.enqueue(sweep_dispatch)
+    SimpleWorker([queue], connection=redis_client).work(burst=True)
+    assert result.return_value()["expired"] == 1
+    db.session.expire_all()
+    assert db.session.get(DispatchOffer, offer.id).outcome == "expired"
+
+
+def test_the_sweep_restores_the_position_index_after_redis_lost_it(office, redis_client):
+    driver = add_driver("T98", "09121110098")
+    on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    redis_client.flushall()  # Redis restarted empty
+    booking = book()
+    assert dispatch_booking(booking, utcnow()) is None
+    db.session.rollback()
+    assert sweep_dispatch()["restored"] == 1
+    db.session.refresh(booking)
+    assert (booking.status, booking.driver_id) == ("offered", driver.id)
+
+
+def test_with_a_routing_service_the_nearest_by_road_time_gets_the_offer(office, app):
+    from tests.support.osrm_stub import osrm_stub
+
+    across_the_river, round_the_corner = add_driver("T97", "09121110097"), add_driver("T96", "09121110096")
+    on_duty_at(across_the_river, NEAR_AZADI)  # nearest in a straight line, but a long way round by road
+    on_duty_at(round_the_corner, (35.7060, 51.3480))
+    db.session.commit()
+    booking = book()
+    with osrm_stub() as osrm:
+        osrm.answer_for = lambda start, end: (9000.0, 1500.0) if abs(start[1] - NEAR_AZADI[0]) < 1e-4 else None
+        app.config["ROUTING_URL"] = osrm.url
+        offer = dispatch_booking(booking, utcnow())
+    assert offer.driver_id == round_the_corner.id
+    assert offer.eta_min < 25, "the ETA offered is the road time, not the long way round"
