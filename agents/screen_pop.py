@@ -65,8 +65,17 @@ def subscriber_card(subscriber: Subscriber) -> dict:
         "barred": subscriber.barred,
         "url": url_for("agents.subscriber", subscriber_id=subscriber.id),
         "recent_notes": [{"kind": n.kind, "body": n.body} for n in notes],
+        # Ids and points let the pop's "book from here" fill the booking form and pin the map.
         "addresses": [
-            {"id": a.id, "label": a.label, "text": a.text, "unit": a.unit, "driver_notes": a.driver_notes}
+            {
+                "id": a.id,
+                "label": a.label,
+                "text": a.text,
+                "unit": a.unit,
+                "driver_notes": a.driver_notes,
+                "lat": a.lat,
+                "lon": a.lon,
+            }
             for a in subscriber.addresses
         ],
         "last_trips": [_booking_card(b) for b in trips],

@@ -1,5 +1,7 @@
 // The agent console: waiting calls with their timers, the screen pop, answering, wrap-up, presence.
 // Everything arrives pushed over Socket.IO; after a reconnect the server sends a fresh snapshot.
+import { bookFrom, formText, setCaller } from './booking-form.js';
+
 const text = JSON.parse(document.getElementById('console-text').textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const lang = document.documentElement.lang;
@@ -72,8 +74,31 @@ function list(title, items, render) {
   return node('section', { class: 'pop-section' }, node('h4', {}, title), node('ul', {}, ...items.map((item) => node('li', {}, render(item)))));
 }
 
+// Who the booking form books for: the popped caller, with the call's id once it is the agent's own.
+function callerOf(card) {
+  const s = card.subscriber;
+  return {
+    subscriber_id: s ? s.id : null,
+    name: s ? s.name : '',
+    phone: card.caller || '',
+    phones: card.caller ? [card.caller] : [],
+    addresses: s ? s.addresses : [],
+    barred: Boolean(s && s.barred),
+    call_id: myCall && myCall.id === card.id ? card.id : null,
+  };
+}
+
+function addressLine(card, a) {
+  return node('span', {}, `${a.label} — ${a.text}${a.unit ? '، ' + a.unit : ''}${a.driver_notes ? ' (' + a.driver_notes + ')' : ''} `,
+    node('button', {
+      type: 'button', class: 'small', 'data-book-address': a.id,
+      onclick: () => { setCaller(callerOf(card), { force: true }); bookFrom(a.id); },
+    }, formText.book_from_here));
+}
+
 function renderPop(card) {
   if (!card) return;
+  setCaller(callerOf(card), { force: Boolean(myCall && myCall.id === card.id) });
   const s = card.subscriber;
   const parts = [];
   if (card.recent_booking) {
@@ -89,7 +114,7 @@ function renderPop(card) {
     if (card.caller) parts.push(node('p', { dir: 'ltr', class: 'caller-number' }, card.caller));
     if (s.notes) parts.push(node('p', { class: 'notes' }, s.notes));
     parts.push(list(text.notes, s.recent_notes, (n) => n.body));
-    parts.push(list(text.addresses, s.addresses, (a) => `${a.label} — ${a.text}${a.unit ? '، ' + a.unit : ''}${a.driver_notes ? ' (' + a.driver_notes + ')' : ''}`));
+    parts.push(list(text.addresses, s.addresses, (a) => addressLine(card, a)));
     parts.push(list(text.last_trips, s.last_trips, (t) => `${t.pickup} → ${t.dropoff || '—'} · ${t.status}`));
     parts.push(list(text.open_complaints, s.open_complaints, (c) => `${c.category} · ${c.status}`));
   } else {
@@ -158,7 +183,7 @@ el.wrapUp.addEventListener('submit', async (event) => {
   if (!myCall) return;
   const form = new FormData(el.wrapUp);
   const result = await post(`/console/calls/${myCall.id}/wrap-up`, Object.fromEntries(form));
-  if (result.ok) { el.wrapUp.reset(); showMyCall(null); el.pop.replaceChildren(); }
+  if (result.ok) { el.wrapUp.reset(); showMyCall(null); el.pop.replaceChildren(); setCaller(null); }
 });
 
 // The session cookie authenticates the socket; the server refuses roles without the console.
@@ -191,6 +216,7 @@ socket.on('call_update', (update) => {
   if (myCall && myCall.id === update.id) showMyCall({ ...myCall, ...update });
   if (selected === update.id && !(myCall && myCall.id === update.id)) {
     selected = null;
+    setCaller(null);
     el.pop.replaceChildren(node('p', { class: 'empty' }, text.taken_by.replace('{name}', update.agent_name || '')));
   }
   renderQueue();
