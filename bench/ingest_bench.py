@@ -1,0 +1,433 @@
+"""The position-ingest benchmark: drivers' phones posting positions to the running server, against a trivial route.
+
+Run from the project root (see bench/README.md, "Dispatch (issue 5)", for what every figure means)::
+
+    .venv/bin/python -m bench.ingest_bench [--drivers 5000] [--connections 32] [--seconds 15] [--rounds 2]
+
+A redis-server of its own, a fresh SQLite file migrated with the real migrations, ``--drivers`` drivers on duty
+with a car, a login and a bearer token (the first ``--created`` made by ``drivers.services.create_driver`` and put
+on duty through the engine, the rest inserted with SQLAlchemy Core as create_driver writes them), all of them in
+the live index; then the application under gunicorn as production runs it (``gthread``, one worker). A bounded
+load generator on loopback (asyncio, ``--connections`` keep-alive HTTP/1.1 connections, each sending its next
+request when the last answer is in) alternates phases of ``--seconds``:
+
+- ``POST /api/drivers/<id>/location`` ``{lat, lon}`` with the driver's own bearer token, the drivers taken in
+  turn, each a few metres from where they were (``dispatch.duty.position_report`` behind it);
+- ``GET /static/favicon.svg``: the baseline, a trivial route of the same server (Flask's routing, a 339-byte static
+  file and the security headers; ``/healthz`` is not trivial: it queries the database, pings Redis and lists the
+  RQ workers).
+
+**Target: positions per second ≥ 0.5 × the trivial route's requests per second.** The run is bounded
+(``--time-limit``) and stops every process it started, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.screen_pop_bench import code_version, gunicorn, log, redis_server, summary
+
+TARGET_RATIO = 0.5
+TRIVIAL_PATH = "/static/favicon.svg"
+FIRST_BULK_ID = 1001  # bulk-inserted drivers (and their users and cars) take ids from here
+
+
+class BenchTimeout(Exception):
+    """The whole run went past --time-limit."""
+
+
+def _alarm(_signum, _frame):
+    raise BenchTimeout
+
+
+def _terminated(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+# -- the data set ------------------------------------------------------------------------------------
+
+
+def prepare(
+    env: dict[str, str], drivers: int, created: int, seed: int
+) -> tuple[list[tuple[int, str, float, float]], dict]:
+    """Migrate, add the zones, the drivers on duty and their tokens; ``[(driver id, token, lat, lon)]`` and notes."""
+    from sqlalchemy import select
+
+    from accounts.models import User
+    from accounts.services import issue_token
+    from bench.common import add_tehran_zones, index_drivers, insert_drivers, points_in_tehran
+    from bench.dispatch_bench import make_app, migrate
+    from core.extensions import db
+    from core.models import utcnow
+    from core.queues import redis_connection
+    from core.signals import commit_and_announce
+    from drivers.models import Driver
+    from tests.support.office import add_driver, on_duty_at
+
+    rng = random.Random(seed)
+    points = points_in_tehran(rng, drivers)
+    app = make_app(env)
+    notes = {}
+    with app.app_context():
+        migrate()
+        add_tehran_zones()
+        started = time.perf_counter()
+        for number, point in enumerate(points[:created]):
+            driver = add_driver(f"C{number:04d}", f"+98936{number:07d}")
+            on_duty_at(driver, point)
+        commit_and_announce()
+        notes["create_driver_s_each"] = round((time.perf_counter() - started) / max(created, 1), 3)
+        connection = db.session.connection()
+        raw = connection.connection.driver_connection
+        raw.execute("PRAGMA synchronous=OFF")
+        insert_drivers(connection, FIRST_BULK_ID, points[created:], utcnow())
+        db.session.commit()
+        raw.execute("PRAGMA synchronous=NORMAL")
+        rows = db.session.execute(select(Driver, User).join(User, Driver.user_id == User.id).order_by(Driver.id)).all()
+        fleet = []
+        for driver, user in rows:
+            fleet.append((driver.id, issue_token(user, "ingest bench phone"), driver.last_lat, driver.last_lon))
+        db.session.commit()
+        index_drivers(redis_connection(), [(i, lat, lon) for i, _, lat, lon in fleet], time.time())
+        db.session.remove()
+    notes["statements_per_report"] = statements_per_report(app, fleet[:20])
+    with app.app_context():
+        db.engine.dispose()
+    return fleet, notes
+
+
+def statements_per_report(app, fleet: list[tuple[int, str, float, float]]) -> dict:
+    """SQL statements one position request runs, through the Flask test client on the same database (p50, max)."""
+    # Called outside any app context: each request gets its own, as under gunicorn (flask.g holds the user).
+    from sqlalchemy import event
+
+    from core.extensions import db
+
+    counts = []
+    statements = [0]
+
+    def count(*_args):
+        statements[0] += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        client = app.test_client(use_cookies=False)  # a phone with a token, no session cookie
+        for rounds in range(2):  # the second round: the database copy of the position is fresh, no UPDATE
+            for driver_id, token, lat, lon in fleet:
+                statements[0] = 0
+                response = client.post(
+                    f"/api/drivers/{driver_id}/location",
+                    json={"lat": lat + 0.0001 * (rounds + 1), "lon": lon},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code == 200:
+                    counts.append(statements[0])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    counts.sort()
+    return {"p50": counts[len(counts) // 2] if counts else None, "max": max(counts, default=None), "n": len(counts)}
+
+
+# -- the load generator ------------------------------------------------------------------------------
+
+
+class Phase:
+    """What one phase's connections saw: response times by status, and errors."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.times: list[float] = []
+        self.statuses: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.samples: list[str] = []
+        self.seconds = 0.0
+
+    def figures(self) -> dict:
+        """Rates and latencies of the requests answered 200."""
+        ok = self.statuses.get(200, 0)
+        return {
+            "requests": sum(self.statuses.values()),
+            "ok": ok,
+            "per_second": round(ok / self.seconds, 1) if self.seconds else None,
+            "statuses": {str(status): count for status, count in sorted(self.statuses.items())},
+            "errors": dict(self.errors),
+            "samples": self.samples[:3],
+            "latency": summary(self.times),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response: (status, body, whether the server closes the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" not in headers:
+        raise RuntimeError(f"no Content-Length in the answer ({lines[0]})")
+    body = await reader.readexactly(int(headers["content-length"]))
+    return status, body, headers.get("connection", "").lower() == "close"
+
+
+async def _connection(host: str, port: int, next_request, phase: Phase, until: float, counted_from: float) -> None:
+    """One keep-alive connection sending its requests one after the other until ``until`` (perf_counter)."""
+    reader = writer = None
+    while time.perf_counter() < until:
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            request = next_request()
+            started = time.perf_counter()
+            writer.write(request)
+            status, body, close = await _read_response(reader)
+            finished = time.perf_counter()
+            if started >= counted_from and finished <= until:
+                phase.statuses[status] += 1
+                if status == 200:
+                    phase.times.append(finished - started)
+                elif len(phase.samples) < 3:
+                    phase.samples.append(f"HTTP {status}: {body[:160].decode(errors='replace')}")
+            if close:
+                writer.close()
+                writer = None
+        except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as exc:
+            phase.errors[type(exc).__name__] += 1
+            if len(phase.samples) < 3:
+                phase.samples.append(repr(exc))
+            if writer is not None:
+                writer.close()
+            writer = None
+            await asyncio.sleep(0.05)
+    if writer is not None:
+        writer.close()
+
+
+def run_phase(url: str, name: str, next_request, connections: int, warmup: float, seconds: float) -> Phase:
+    """``connections`` connections for ``warmup + seconds``; only the last ``seconds`` are counted."""
+    host, port = url.removeprefix("http://").split(":")
+    phase = Phase(name)
+
+    async def main() -> None:
+        start = time.perf_counter()
+        counted_from, until = start + warmup, start + warmup + seconds
+        await asyncio.gather(
+            *(_connection(host, int(port), next_request, phase, until, counted_from) for _ in range(connections))
+        )
+
+    asyncio.run(main())
+    phase.seconds = seconds
+    return phase
+
+
+def trivial_requests(host: str):
+    """The baseline's request: GET a small static file, keep-alive."""
+    request = f"GET {TRIVIAL_PATH} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode()
+    return lambda: request
+
+
+def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng: random.Random):
+    """The phones' requests, drivers in turn, each position within about 30 m of the driver's own point."""
+    state = {"next": 0}
+
+    def next_request() -> bytes:
+        driver_id, token, lat, lon = fleet[state["next"] % len(fleet)]
+        state["next"] += 1
+        body = json.dumps(
+            {"lat": round(lat + rng.uniform(-3e-4, 3e-4), 6), "lon": round(lon + rng.uniform(-3e-4, 3e-4), 6)}
+        ).encode()
+        return (
+            f"POST /api/drivers/{driver_id}/location HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    return next_request, state
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+def run(args, results: dict, workdir: Path) -> None:
+    """Data, server, then the phases: trivial and positions in turn, ``--rounds`` times."""
+    from tests.support.live_server import server_environment
+
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(workdir))
+        env = server_environment(workdir, redis_url, {"GEOCODER_URL": "", "ROUTING_URL": ""})
+        log(f"a fresh database: {args.drivers:,} drivers on duty with tokens ({args.created} through create_driver)")
+        started = time.perf_counter()
+        fleet, notes = prepare(env, args.drivers, args.created, args.seed)
+        results["load_seconds"] = round(time.perf_counter() - started, 1)
+        results.update(notes)
+        log(f"starting gunicorn (gthread, 1 worker, {args.threads} threads)")
+        url = stack.enter_context(gunicorn(env, workdir, "wsgi:app", args.threads))
+        host = url.removeprefix("http://")
+        positions, state = position_requests(host, fleet, random.Random(args.seed + 1))
+        trivial = trivial_requests(host)
+        results["rounds"] = []
+        for number in range(args.rounds):
+            entry = {}
+            for name, make in (("trivial", trivial), ("positions", positions)):
+                log(f"round {number + 1}: {name}, {args.connections} connections, {args.seconds:g} s")
+                phase = run_phase(url, name, make, args.connections, args.warmup, args.seconds)
+                entry[name] = phase.figures()
+                figures = entry[name]
+                log(f"  {figures['per_second']}/s, p99 {figures['latency']['p99_ms']} ms, {figures['statuses']}")
+            entry["ratio"] = _ratio(entry["positions"]["per_second"], entry["trivial"]["per_second"])
+            results["rounds"].append(entry)
+        results["positions_sent"] = state["next"]
+        results["reports_per_driver_interval_s"] = _interval(results, args.drivers)
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return round(value / base, 2) if value and base else None
+
+
+def _interval(results: dict, drivers: int) -> float | None:
+    """At the measured rate, seconds between two reports of one driver (what decides how often the DB is written)."""
+    rates = [r["positions"]["per_second"] for r in results.get("rounds", []) if r["positions"]["per_second"]]
+    return round(drivers / (sum(rates) / len(rates)), 1) if rates else None
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def table(results: dict) -> str:
+    """The figures as text."""
+    rows = [("", "req/s", "p50 ms", "p99 ms", "max ms", "answers")]
+    for number, entry in enumerate(results.get("rounds", []), start=1):
+        for name, label in (("trivial", f"GET {TRIVIAL_PATH} (baseline)"), ("positions", "POST …/location")):
+            f = entry[name]
+            answers = ", ".join(f"{k}×{v}" for k, v in f["statuses"].items())
+            if f["errors"]:
+                answers += "; errors " + ", ".join(f"{k}×{v}" for k, v in f["errors"].items())
+            rows.append(
+                (
+                    f"round {number}: {label}",
+                    f"{f['per_second']}",
+                    _ms(f["latency"]["p50_ms"]),
+                    _ms(f["latency"]["p99_ms"]),
+                    _ms(f["latency"]["max_ms"]),
+                    answers,
+                )
+            )
+    lines = []
+    if len(rows) > 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        lines = [
+            "  ".join(r[i].ljust(widths[i]) if i in (0, 5) else r[i].rjust(widths[i]) for i in range(6)).rstrip()
+            for r in rows
+        ]
+        lines.insert(1, "-" * max(len(line) for line in lines))
+        lines.append("")
+    if "ratio" in results:
+        verdict = "met" if results["target_met"] else "MISSED"
+        lines.append(
+            f"positions/s ÷ trivial req/s = {results['ratio']} (rounds: {results['ratios']}), target ≥ {TARGET_RATIO}: "
+            f"{verdict}; {results['positions_per_second']} positions/s against {results['trivial_per_second']} req/s"
+        )
+    if "statements_per_report" in results:
+        s = results["statements_per_report"]
+        lines.append(
+            f"{results['drivers']:,} drivers ({results['created']} via create_driver at "
+            f"{results.get('create_driver_s_each')} s each); one report every "
+            f"{results.get('reports_per_driver_interval_s')} s a driver at that rate; "
+            f"SQL statements a position request: p50 {s['p50']}, max {s['max']}"
+        )
+    lines.append(
+        f"{results['connections']} keep-alive connections, gunicorn gthread -w 1 --threads {results['threads']}; "
+        f"code {results['code']}; data loaded in {results.get('load_seconds', '–')} s; whole run "
+        f"{results.get('run_seconds', '–')} s; load average {results['machine'].split('load ')[-1]} at the start, "
+        f"{results.get('load_after')} at the end"
+    )
+    return "\n".join(lines)
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--drivers", type=int, default=5000, help="drivers on duty, each with a token (default 5,000)")
+    parser.add_argument("--created", type=int, default=20, help="of them made through create_driver (default 20)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="counted seconds of each phase (default 15)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds before each phase (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="trivial + positions phases, in turn (default 2)")
+    parser.add_argument("--threads", type=int, default=50, help="gunicorn threads (default 50)")
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (default: auto)")
+    parser.add_argument("--strict", action="store_true", help="exit status 1 when the target is missed")
+    args = parser.parse_args(argv)
+    if args.drivers < 10 or not 0 <= args.created <= args.drivers or args.rounds < 1 or args.connections < 1:
+        parser.error("--drivers ≥ 10, 0 ≤ --created ≤ --drivers, --rounds ≥ 1, --connections ≥ 1 please")
+    limit = args.time_limit or 120 + args.drivers / 200 + args.created * 0.5 + args.rounds * 2 * (args.seconds + 10)
+    results: dict = {
+        "benchmark": "ingest",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        "python": platform.python_version(),
+        "code": code_version(),
+        "drivers": args.drivers,
+        "created": args.created,
+        "connections": args.connections,
+        "threads": args.threads,
+        "trivial_route": TRIVIAL_PATH,
+        "target_ratio": TARGET_RATIO,
+    }
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(math.ceil(limit))
+    started = time.perf_counter()
+    status = 0
+    workdir = Path(tempfile.mkdtemp(prefix="cabdesk-ingest-"))
+    try:
+        run(args, results, workdir)
+    except BenchTimeout:
+        log(f"--time-limit of {limit:.0f} s reached: stopping with what was measured")
+        results["timed_out"] = True
+        status = 2
+    finally:
+        signal.alarm(0)
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["run_seconds"] = round(time.perf_counter() - started, 1)
+    results["load_after"] = round(os.getloadavg()[0], 1)
+    rounds = results.get("rounds", [])
+    if rounds:
+        results["positions_per_second"] = _mean([r["positions"]["per_second"] for r in rounds])
+        results["trivial_per_second"] = _mean([r["trivial"]["per_second"] for r in rounds])
+        results["ratios"] = [r["ratio"] for r in rounds]
+        results["ratio"] = _ratio(results["positions_per_second"], results["trivial_per_second"])
+        results["target_met"] = results["ratio"] is not None and results["ratio"] >= TARGET_RATIO
+    print(table(results))
+    print(json.dumps(results, ensure_ascii=False))
+    if status == 0 and args.strict and not results.get("target_met"):
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
