@@ -4,10 +4,16 @@ from rq import cron
 
 from accounts.tasks import prune_login_attempts
 from agents.tasks import reconcile_presence
+from dispatch.board_tasks import push_driver_positions
+from dispatch.tasks import sweep_dispatch
 from loyalty.tasks import recompute_tiers_job
+from notifications.tasks import sweep_outbox
 from telephony.tasks import offer_menu_to_long_waits
 
 cron.register(prune_login_attempts, queue_name="default", cron="17 3 * * *")
 cron.register(recompute_tiers_job, queue_name="default", cron="43 2 * * *")
 cron.register(reconcile_presence, queue_name="default", interval=60)
 cron.register(offer_menu_to_long_waits, queue_name="default", interval=30)
+cron.register(sweep_outbox, queue_name="default", interval=30)
+cron.register(sweep_dispatch, queue_name="default", interval=10)
+cron.register(push_driver_positions, queue_name="default", interval=5)

@@ -66,3 +66,8 @@ def places():
         status = 400
     rows = db.session.scalars(select(Place).order_by(Place.id.desc()).limit(500)).all()
     return render_template("admin/places.html", form=form, places=rows), status
+
+
+from admin import fare_rules as _fare_rules  # noqa: E402,F401
+from admin import messages as _messages  # noqa: E402,F401
+from admin import zones as _zones  # noqa: E402,F401

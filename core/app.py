@@ -34,6 +34,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Socket.IO handlers must be declared before socketio.init_app builds the server: a handler declared
     # later is attached to that one server only, and the next app (tests, a reload) would lack it.
     from agents import events as _agent_events  # noqa: F401
+    from dispatch import events as _dispatch_events  # noqa: F401
+    from driver_app import events as _driver_events  # noqa: F401  (its live.py passes dispatch changes to phones)
 
     _init_extensions(app)
     _register_blueprints(app)
@@ -41,10 +43,12 @@ def create_app(config: dict | None = None) -> Flask:
     from core.errors import register_error_handlers
     from core.security_headers import install_security_headers
     from core.templating import register_template_helpers
+    from notifications.outbox import install_outbox
 
     register_error_handlers(app)
     register_template_helpers(app)
     install_security_headers(app)
+    install_outbox(app)
     return app
 
 
@@ -99,11 +103,24 @@ def _register_blueprints(app: Flask) -> None:
     from core.health import bp as health_bp
     from crm.cli import subscribers_cli
     from demo.cli import demo_cli
+    from dispatch import live as _dispatch_live  # noqa: F401  (passes dispatch changes on to the boards)
+    from dispatch import tasks as _dispatch_tasks  # noqa: F401  (offers waiting jobs, times offers out)
     from dispatch.routes import bp as dispatch_bp
+    from driver_app.routes import bp as driver_app_bp
     from supervisors.routes import bp as supervisors_bp
     from telephony.routes import bp as telephony_bp
 
-    blueprints = (accounts_bp, admin_bp, agents_bp, api_bp, dispatch_bp, health_bp, supervisors_bp, telephony_bp)
+    blueprints = (
+        accounts_bp,
+        admin_bp,
+        agents_bp,
+        api_bp,
+        dispatch_bp,
+        driver_app_bp,
+        health_bp,
+        supervisors_bp,
+        telephony_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; bearer calls need none

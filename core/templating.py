@@ -20,6 +20,10 @@ NAVIGATION = [
     (Area.SUPERVISION, "supervisors.duplicates", _l("Duplicate subscribers")),
     (Area.ADMINISTRATION, "admin.users", _l("Staff accounts")),
     (Area.ADMINISTRATION, "admin.places", _l("Places")),
+    (Area.ADMINISTRATION, "admin.zones", _l("Zones")),
+    (Area.ADMINISTRATION, "admin.fare_rules", _l("Fare rules")),
+    (Area.ADMINISTRATION, "admin.holiday_calendar", _l("Holidays")),
+    (Area.ADMINISTRATION, "admin.messages", _l("Texts")),
 ]
 
 

@@ -7,10 +7,12 @@ Everything is drawn from one ``random.Random(seed)`` in a fixed order, so a seed
 from __future__ import annotations
 
 import random
+import secrets
 from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from accounts.models import User
 from accounts.roles import Role
@@ -42,6 +44,8 @@ STAFF = [
 ]
 SUBSCRIBER_COUNT = 520
 DRIVER_COUNT = 60
+# Every demo driver logs in to /driver/ with their own number and this PIN.
+DEMO_DRIVER_PIN = "1404"
 # Tehran tariffs of 2025 in rials: flag-down, per km, per minute, minimum, waiting, cancellation.
 FARES = {
     VehicleClass.SEDAN: ("سواری", 250_000, 90_000, 15_000, 500_000, 20_000, 200_000),
@@ -111,6 +115,7 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     drivers = _drivers(rng, names, phones, now)
     db.session.add_all([*subscribers, *drivers])
     db.session.flush()
+    _driver_logins(drivers, now)
 
     zone_ids = {code: zone.id for code, zone in zones.items()}
     office = Office(rng, now, agents, dispatcher, subscribers, drivers, rules, zone_ids, locator, places, phones)
@@ -137,7 +142,7 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     db.session.add_all([*complaints, *notes])
     db.session.flush()
     return {
-        "users": len(staff),
+        "users": len(staff) + len(drivers),  # staff and the drivers' logins
         "zones": len(zones),
         "fare_rules": len(rules),
         "subscribers": len(subscribers),
@@ -294,6 +299,27 @@ def _drivers(rng, names, phones, now) -> list[Driver]:
         ]
         drivers.append(driver)
     return drivers
+
+
+def _driver_logins(drivers: list[Driver], now: datetime) -> None:
+    """Each driver's login for the mobile page (role driver), all with the demo PIN (hashed once: scrypt is slow)."""
+    pin_hash = generate_password_hash(DEMO_DRIVER_PIN)
+    unusable = generate_password_hash(secrets.token_urlsafe(32))
+    users = [
+        User(
+            username=f"driver-{d.call_sign.lower()}",
+            display_name=d.name,
+            password_hash=unusable,
+            role=Role.DRIVER,
+            language="fa",
+            created_at=now,
+        )
+        for d in drivers
+    ]
+    db.session.add_all(users)
+    db.session.flush()
+    for driver, user in zip(drivers, users, strict=True):
+        driver.user_id, driver.pin_hash = user.id, pin_hash
 
 
 def _complaints(rng, now, agents, supervisor, bookings, feedback, grievances) -> list:

@@ -107,6 +107,7 @@ def main() -> None:
         print("Demo logins (username / password):")
         for username, password in DEMO_LOGINS:
             print(f"  {username:<11} {password}")
+        print("Drivers: the phone page is /driver/ — log in with any demo driver's number and PIN 1404")
         print(f"Redis: {urlsplit(env['REDIS_URL']).netloc}\n", flush=True)
         manager.loop()
         code = manager.returncode or 0

@@ -44,13 +44,29 @@ PAGES = {
     "duplicates": ("/supervisor/duplicates", "Duplicate subscribers"),
     "users": ("/admin/users", "Staff accounts"),
     "places": ("/admin/places", "Places"),
+    "zones": ("/admin/zones", "Zones"),
+    "fare_rules": ("/admin/fare-rules", "Fare rules"),
+    "holidays": ("/admin/holidays", "Holidays"),
+    "texts": ("/admin/messages", "Texts"),
 }
 # What each role's navigation shows, in order (accounts/roles.py AREAS_BY_ROLE), and where it lands.
 PAGES_BY_ROLE = {
     "agent": ["console"],
     "dispatcher": ["board"],
     "supervisor": ["console", "board", "wallboard", "complaints", "duplicates"],
-    "admin": ["console", "board", "wallboard", "complaints", "duplicates", "users", "places"],
+    "admin": [
+        "console",
+        "board",
+        "wallboard",
+        "complaints",
+        "duplicates",
+        "users",
+        "places",
+        "zones",
+        "fare_rules",
+        "holidays",
+        "texts",
+    ],
 }
 LANDING = {"agent": "/console/", "dispatcher": "/dispatch/", "supervisor": "/console/", "admin": "/console/"}
 

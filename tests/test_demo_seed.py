@@ -127,7 +127,7 @@ def test_seed_is_fast(seeded_app):
 
 def test_one_account_per_role_and_the_demo_passwords_work(seeded):
     users = all_of(User)
-    assert {u.role for u in users} == {"agent", "dispatcher", "supervisor", "admin"}
+    assert {u.role for u in users} == {"agent", "dispatcher", "supervisor", "admin", "driver"}
     assert sum(u.role == "agent" for u in users) >= 4
     for username, password in LOGINS.items():
         user = authenticate(username, password, "127.0.0.1")
@@ -447,3 +447,12 @@ def test_demo_subscribers_are_found_by_search(seeded):
     last_digits = subscriber.phones[0].e164[-6:]
     surname = subscriber.name.split()[-1]
     assert subscriber.id in {s.id for s in db.session.scalars(search_query(f"{surname} {last_digits}"))}
+
+
+def test_every_demo_driver_can_log_in_to_the_phone_page(seeded):
+    from drivers.services import authenticate_driver
+
+    drivers = db.session.scalars(select(Driver)).all()
+    assert all(d.user_id for d in drivers)
+    assert authenticate_driver(drivers[0].phone, "1404", "127.0.0.1") == drivers[0]
+    assert authenticate_driver(drivers[0].phone, "0000", "127.0.0.1") is None
