@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginAttempt, User
@@ -104,7 +105,9 @@ def issue_token(user: User, label: str = "") -> str:
 def user_for_token(token: str) -> User | None:
     """The active user a bearer token belongs to, if the token is valid and not revoked."""
     api_token = db.session.scalar(
-        select(ApiToken).where(ApiToken.digest == _digest(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken)
+        .where(ApiToken.digest == _digest(token), ApiToken.revoked_at.is_(None))
+        .options(joinedload(ApiToken.user))  # one query: drivers' phones call with a token every few seconds
     )
     if api_token is None or not api_token.user.active:
         return None

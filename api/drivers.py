@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from accounts.roles import Area
 from api.blueprint import bp
@@ -67,7 +68,8 @@ def offer_json(offer: DispatchOffer) -> dict:
 
 
 def _driver_or_404(driver_id: int) -> Driver:
-    driver = db.session.get(Driver, driver_id)
+    # With the car in the same query: whether the driver may be dispatched depends on it.
+    driver = db.session.get(Driver, driver_id, options=[joinedload(Driver.vehicles)])
     if driver is None:
         raise ApiError(404, "not_found", f"no driver {driver_id}")
     return driver

@@ -131,6 +131,8 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     bookings.sort(key=lambda booking: booking.created_at)
     db.session.add_all(bookings)
     db.session.flush()
+    db.session.add_all(trips.offers())
+    db.session.flush()
 
     by_id = {subscriber.id: subscriber for subscriber in subscribers}
     feedback, grievances = make_feedback(rng, bookings, by_id, now)

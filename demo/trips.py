@@ -13,7 +13,7 @@ from calls.models import Call, CallEvent, CallStatus
 from crm.models import Address, Subscriber
 from demo.people import PhoneMaker
 from demo.places import TEHRAN, Place, ZoneLocator
-from dispatch.models import Booking, BookingEvent
+from dispatch.models import Booking, BookingEvent, DispatchOffer, OfferOutcome
 from dispatch.models import BookingStatus as S
 from drivers.models import Driver, DriverStatus, VehicleClass
 from fares import services as fares
@@ -25,6 +25,7 @@ ROAD_FACTOR = 1.3  # Tehran's streets run about 30% longer than the straight lin
 HOURLY_WEIGHTS = [1, 0.5, 0.3, 0.2, 0.3, 0.8, 2, 5, 7, 5, 3, 3, 3, 3, 3, 4, 5, 6, 7, 6, 5, 4, 3, 2]
 # The office clock the demo's tariffs (night surcharge) are read on.
 TEHRAN_ZONE = "Asia/Tehran"
+OFFER_TIMEOUT = timedelta(seconds=20)  # the default OFFER_TIMEOUT
 ON_TRIP_BOARDING = timedelta(minutes=3)  # from the pickup time to moving off, for trips under way now
 CLASS_WEIGHTS = {VehicleClass.SEDAN: 85, VehicleClass.VAN: 10, VehicleClass.PREMIUM: 5}
 CANCEL_REASONS = ["مسافر منصرف شد", "مسافر با خودروی دیگری رفت", "راننده آزاد پیدا نشد", "تأخیر راننده"]
@@ -87,6 +88,8 @@ class TripMaker:
         self._agent_weights = [self.rng.uniform(0.6, 1.4) for _ in office.agents]
         self._zone_codes = {zone_id: code for code, zone_id in office.zone_ids.items()}
         self._call_for: dict[int, Call] = {}  # id(booking) -> its call, until calls have ids
+        # (booking, driver, offered at, accepted at or None) of the live bookings, until bookings have ids
+        self._offers: list[tuple[Booking, Driver, datetime, datetime | None]] = []
 
     # --- building blocks -------------------------------------------------------------------
 
@@ -323,11 +326,16 @@ class TripMaker:
         offer_at = request_at + self._seconds(20, 60)
         driver = self._driver(booking.vehicle_class, offer_at, now + timedelta(hours=2), on_shift=True)
         steps.append((S.OFFERED, offer_at, self.office.dispatcher, driver, ""))
-        if status == S.OFFERED:  # the offer waits on the driver's answer: no driver on the booking yet
+        booking.driver_id = driver.id  # the driver offered, as the API shows it
+        if status == S.OFFERED:  # made just now: the demo starts with a countdown running on the board
+            offer_at = now - self._seconds(2, 5)
+            steps[-1] = (S.OFFERED, offer_at, self.office.dispatcher, driver, "")
+            self._offers.append((booking, driver, offer_at, None))
             return
         driver.status = DriverStatus.BUSY
-        booking.driver_id, booking.vehicle_id = driver.id, driver.vehicles[0].id
+        booking.vehicle_id = driver.vehicles[0].id
         assigned_at = offer_at + self._seconds(5, 40)
+        self._offers.append((booking, driver, offer_at, assigned_at))
         steps.append((S.ASSIGNED, assigned_at, self.office.dispatcher, driver, ""))
         if status == S.ARRIVED:
             arrive = min(booking.pickup_at + self._seconds(-60, 120), now - timedelta(minutes=1))
@@ -336,6 +344,21 @@ class TripMaker:
             arrive = booking.pickup_at + self._seconds(0, 60)
             steps.append((S.ARRIVED, arrive, None, driver, ""))
             steps.append((S.ON_TRIP, booking.pickup_at + ON_TRIP_BOARDING, None, driver, ""))
+
+    def offers(self) -> list[DispatchOffer]:
+        """The offers behind today's live bookings (accepted, or the one still waiting), once bookings have ids."""
+        return [
+            DispatchOffer(
+                booking_id=booking.id,
+                driver_id=driver.id,
+                offered_at=offered_at,
+                expires_at=offered_at + OFFER_TIMEOUT,
+                outcome=OfferOutcome.ACCEPTED if accepted_at else OfferOutcome.PENDING,
+                answered_at=accepted_at,
+                method="nearest",
+            )
+            for booking, driver, offered_at, accepted_at in self._offers
+        ]
 
     def link_calls(self, bookings: list[Booking]) -> None:
         """Point bookings at their calls, once the calls have been flushed and have ids."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from geopy.distance import geodesic
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from core.extensions import db
 from core.queues import redis_connection
@@ -54,6 +55,11 @@ def _where_is(driver: Driver) -> tuple[float, float] | None:
     if driver.last_lat is not None and driver.last_lon is not None:
         return driver.last_lat, driver.last_lon
     return None
+
+
+def _with_cars(driver_ids: list[int]):
+    """The drivers with their cars in one query: eligibility looks at the car of every candidate."""
+    return select(Driver).where(Driver.id.in_(driver_ids)).options(selectinload(Driver.vehicles))
 
 
 def _already_tried(booking_id: int) -> set[int]:
@@ -107,7 +113,7 @@ def candidates(booking: Booking, now: datetime) -> list[Candidate]:
         tries_left = config["QUEUE_TRIES"] - _queue_tries(booking.id)
         queue = [e.driver_id for e in stands.queue_of_zone(booking.pickup_zone_id)][: max(tries_left, 0)]
         fresh = positions.seen_times(redis, queue)
-        drivers = {d.id: d for d in db.session.scalars(select(Driver).where(Driver.id.in_(queue)))}
+        drivers = {d.id: d for d in db.session.scalars(_with_cars(queue))}
         busy = _holding(queue)
         for driver_id in queue:
             if driver_id not in busy and fresh.get(driver_id, 0) >= seen_since and fit(drivers.get(driver_id)):
@@ -116,7 +122,7 @@ def candidates(booking: Booking, now: datetime) -> list[Candidate]:
         redis, booking.pickup_lat, booking.pickup_lon, config["DISPATCH_RADIUS_KM"], NEAREST_CANDIDATES, seen_since
     )
     ids = [n.driver_id for n in nearby]
-    drivers = {d.id: d for d in db.session.scalars(select(Driver).where(Driver.id.in_(ids)))}
+    drivers = {d.id: d for d in db.session.scalars(_with_cars(ids))}
     busy = _holding(ids)
     queued = {c.driver.id for c in found}
     for near in nearby:

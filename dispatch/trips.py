@@ -7,7 +7,6 @@ from datetime import datetime
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from notifications.passenger import tell_passenger
 from sqlalchemy import update
 
 from core.extensions import db
@@ -19,6 +18,7 @@ from dispatch.offers import release_driver, withdraw_offer
 from drivers.models import Driver
 from fares.models import FareRule
 from fares.services import cancellation_fee, waiting_charge
+from notifications.passenger import tell_passenger
 
 # What the driver may report next, from each state.
 PROGRESS = {

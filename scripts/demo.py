@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from config import DEMO_REDIS_PORT, INSTANCE_PATH  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
+WORKER_CLASS = "core.worker.CabdeskWorker"  # builds the app once instead of once a job (core/worker.py)
 DEMO_LOGINS = [
     ("agent", "demo-agent"),
     ("dispatcher", "demo-dispatcher"),
@@ -94,7 +95,7 @@ def main() -> None:
         manager.add_process("web", gunicorn, env=env, cwd=str(ROOT))
         manager.add_process(
             "worker",
-            f"{VENV_BIN / 'rq'} worker --with-scheduler --url {env['REDIS_URL']} default",
+            f"{VENV_BIN / 'rq'} worker --with-scheduler --worker-class {WORKER_CLASS} --url {env['REDIS_URL']} default",
             env=env,
             cwd=str(ROOT),
         )
