@@ -90,14 +90,15 @@ def set_password(user: User, password: str) -> None:
     db.session.flush()
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The SHA-256 digest a bearer token is stored and looked up by."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def issue_token(user: User, label: str = "") -> str:
     """Create an API bearer token for a user; the plain token is returned once and never stored."""
     token = "cbd_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, digest=_digest(token), label=label[:120]))
+    db.session.add(ApiToken(user=user, digest=token_digest(token), label=label[:120]))
     db.session.flush()
     return token
 
@@ -106,7 +107,7 @@ def user_for_token(token: str) -> User | None:
     """The active user a bearer token belongs to, if the token is valid and not revoked."""
     api_token = db.session.scalar(
         select(ApiToken)
-        .where(ApiToken.digest == _digest(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.digest == token_digest(token), ApiToken.revoked_at.is_(None))
         .options(joinedload(ApiToken.user))  # one query: drivers' phones call with a token every few seconds
     )
     if api_token is None or not api_token.user.active:

@@ -12,6 +12,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_error_handler(ApiError, api_error_response)
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
+# Routes that check a bearer token themselves, through api.fast_auth's cache (cookie sessions still come here).
+SELF_AUTHENTICATING_ENDPOINTS = {"api.driver_location_route"}
 
 
 @bp.before_request
@@ -19,8 +21,11 @@ def authenticate():
     """Every route needs a bearer token or a logged-in session; a session also needs its CSRF token."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
+    if bearer and request.endpoint in SELF_AUTHENTICATING_ENDPOINTS:
+        return None
     if not current_user.is_authenticated:
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
-    if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+    if not bearer:
         csrf.protect()  # a browser's cookie session: refuse cross-site writes
     return None

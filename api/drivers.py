@@ -11,6 +11,7 @@ from accounts.roles import Area
 from api.blueprint import bp
 from api.bookings import booking_json
 from api.common import ApiError, json_body, moment_arg, paginate, require_area
+from api.fast_auth import bearer_identity, bearer_token
 from core.extensions import db
 from core.models import utcnow
 from core.signals import commit_and_announce
@@ -19,7 +20,7 @@ from dispatch.duty import change_status, check_in, check_out, job_in_hand, posit
 from dispatch.models import Booking, DispatchOffer
 from dispatch.offers import accept_offer, decline_offer, offer_counts, pending_offer_for_driver
 from drivers.models import Driver, DriverStatus
-from drivers.services import DriverError, create_driver, driver_for_user, vehicle_of
+from drivers.services import DriverError, create_driver, driver_for_user, quick_position, vehicle_of
 
 
 @bp.errorhandler(DriverError)
@@ -161,8 +162,26 @@ def driver_status_route(driver_id: int):
 
 @bp.route("/drivers/<int:driver_id>/location", methods=["POST"])
 def driver_location_route(driver_id: int):
-    """The driver's phone reports where it is: ``{lat, lon}``; an impossible jump is refused."""
-    driver = _acting_driver(driver_id)
+    """The driver's phone reports where it is: ``{lat, lon}``; an impossible jump is refused.
+
+    With a bearer token the steady stream of positions takes the fast path (token from a cache, state from
+    the live index); the first position of a shift, and every cookie session, take the full one.
+    """
+    token = bearer_token()
+    if token is None:
+        driver = _acting_driver(driver_id)
+    else:
+        identity = bearer_identity(token)
+        if identity is None:
+            raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        if not identity.may_enter(Area.DISPATCH) and identity.driver_id != driver_id:
+            raise ApiError(403, "forbidden", "a driver may act only for themselves")
+        body = json_body()
+        point = quick_position(driver_id, body.get("lat"), body.get("lon"), utcnow())
+        if point is not None:
+            db.session.commit()
+            return jsonify(lat=point[0], lon=point[1])
+        driver = _driver_or_404(driver_id)
     body = json_body()
     lat, lon = position_report(driver, body.get("lat"), body.get("lon"), utcnow())
     commit_and_announce()

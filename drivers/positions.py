@@ -16,6 +16,10 @@ from redis import Redis
 POSITIONS = "cabdesk:drivers:positions"
 AVAILABLE = "cabdesk:drivers:available"
 SEEN = "cabdesk:drivers:seen"
+# Hints for the position fast path: each driver's state as last set ("available:1": state and whether they
+# were searchable then), and when their position was last copied to the database (Unix time).
+STATE = "cabdesk:drivers:state"
+PERSISTED = "cabdesk:drivers:persisted"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,38 @@ class NearbyDriver:
     km: float
 
 
+@dataclass(frozen=True)
+class QuickState:
+    """What the index knows of a driver, read in one round trip: the state hint, last sighting, last copy to the DB."""
+
+    status: str
+    searchable: bool
+    last: Sighting | None
+    persisted_at: float | None
+
+
+def quick_state(redis: Redis, driver_id: int) -> QuickState | None:
+    """The index's view of a driver for the position fast path; None when it holds no state hint for them."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(STATE, driver_id)
+        pipe.geopos(POSITIONS, driver_id)
+        pipe.zscore(SEEN, driver_id)
+        pipe.hget(PERSISTED, driver_id)
+        hint, position, seen, persisted = pipe.execute()
+    if hint is None:
+        return None
+    status, _, flag = hint.decode().partition(":")
+    last = None
+    if position and position[0] is not None and seen is not None:
+        last = Sighting(lat=position[0][1], lon=position[0][0], at=seen)
+    return QuickState(status, flag == "1", last, float(persisted) if persisted is not None else None)
+
+
+def set_state_hint(redis: Redis, driver_id: int, status: str, searchable: bool) -> None:
+    """Remember a driver's state for the position fast path (a hint: the database stays the authority)."""
+    redis.hset(STATE, driver_id, f"{status}:{int(searchable)}")
+
+
 def last_sighting(redis: Redis, driver_id: int) -> Sighting | None:
     """The driver's last position and time in the index, if any."""
     with redis.pipeline(transaction=False) as pipe:
@@ -47,8 +83,13 @@ def last_sighting(redis: Redis, driver_id: int) -> Sighting | None:
     return Sighting(lat=lat, lon=lon, at=seen)
 
 
-def record(redis: Redis, driver_id: int, lat: float, lon: float, at: float, available: bool) -> None:
-    """Put a driver at a position; in the searchable set only when they may be offered jobs."""
+def record(
+    redis: Redis, driver_id: int, lat: float, lon: float, at: float, available: bool, persisted: bool = False
+) -> None:
+    """Put a driver at a position; in the searchable set only when they may be offered jobs.
+
+    ``persisted``: the position was also copied to the database now.
+    """
     with redis.pipeline(transaction=True) as pipe:
         pipe.geoadd(POSITIONS, (lon, lat, driver_id))
         pipe.zadd(SEEN, {driver_id: at})
@@ -56,6 +97,8 @@ def record(redis: Redis, driver_id: int, lat: float, lon: float, at: float, avai
             pipe.geoadd(AVAILABLE, (lon, lat, driver_id))
         else:
             pipe.zrem(AVAILABLE, driver_id)
+        if persisted:
+            pipe.hset(PERSISTED, driver_id, at)
         pipe.execute()
 
 
@@ -76,6 +119,8 @@ def forget(redis: Redis, driver_id: int) -> None:
         pipe.zrem(POSITIONS, driver_id)
         pipe.zrem(AVAILABLE, driver_id)
         pipe.zrem(SEEN, driver_id)
+        pipe.hset(STATE, driver_id, "offline:0")
+        pipe.hdel(PERSISTED, driver_id)
         pipe.execute()
 
 
@@ -138,4 +183,5 @@ def rebuild(redis: Redis, sightings: Iterable[tuple[int, Sighting, bool]]) -> No
             pipe.zadd(SEEN, {driver_id: sighting.at}, nx=True)
             if available:
                 pipe.geoadd(AVAILABLE, (sighting.lon, sighting.lat, driver_id))
+            pipe.hset(STATE, driver_id, f"{'available' if available else 'on_duty'}:{int(available)}")
         pipe.execute()

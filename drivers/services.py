@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from flask import current_app
 from geopy.distance import geodesic
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import LoginAttempt, User
@@ -164,7 +164,9 @@ def set_status(driver: Driver, status: str, now: datetime, today: date) -> None:
     if status == DriverStatus.OFFLINE:
         positions.forget(redis, driver.id)
     else:
-        positions.set_searchable(redis, driver.id, searchable(driver, now, today))
+        can_be_found = searchable(driver, now, today)
+        positions.set_searchable(redis, driver.id, can_be_found)
+        positions.set_state_hint(redis, driver.id, status, can_be_found)
 
 
 def report_position(driver: Driver, lat: object, lon: object, now: datetime, today: date) -> tuple[float, float]:
@@ -182,17 +184,55 @@ def report_position(driver: Driver, lat: object, lon: object, now: datetime, tod
     redis = redis_connection()
     at = now.timestamp()
     last = positions.last_sighting(redis, driver.id)
-    if last is not None:
-        km = geodesic((last.lat, last.lon), point).km
-        hours = max(at - last.at, 1.0) / 3600
-        if km > NOISE_KM and km / hours > MAX_SPEED_KMH:
-            raise DriverError(f"the position is {km:.0f} km from the last one {at - last.at:.0f} s ago: refused")
+    _refuse_jump(last, point, at)
     stale_after = current_app.config["DRIVER_STALE_SECONDS"]
     driver.came_into_view = last is None or at - last.at > stale_after
-    positions.record(redis, driver.id, point[0], point[1], at, searchable(driver, now, today))
-    if driver.last_seen_at is None or (now - driver.last_seen_at).total_seconds() >= POSITION_DB_EVERY_S:
+    persist = driver.last_seen_at is None or (now - driver.last_seen_at).total_seconds() >= POSITION_DB_EVERY_S
+    can_be_found = searchable(driver, now, today)
+    positions.record(redis, driver.id, point[0], point[1], at, can_be_found, persisted=persist)
+    positions.set_state_hint(redis, driver.id, driver.status, can_be_found)
+    if persist:
         driver.last_lat, driver.last_lon, driver.last_seen_at = point[0], point[1], now
         db.session.flush()
+    return point
+
+
+def _refuse_jump(last: positions.Sighting | None, point: tuple[float, float], at: float) -> None:
+    if last is None:
+        return
+    km = geodesic((last.lat, last.lon), point).km
+    hours = max(at - last.at, 1.0) / 3600
+    if km > NOISE_KM and km / hours > MAX_SPEED_KMH:
+        raise DriverError(f"the position is {km:.0f} km from the last one {at - last.at:.0f} s ago: refused")
+
+
+def quick_position(driver_id: int, lat: object, lon: object, now: datetime) -> tuple[float, float] | None:
+    """The fast path for the stream of positions of a driver already on duty and in view: Redis only.
+
+    Drivers' phones report every few seconds, so this path reads no rows: the driver's state comes from
+    the index's hint (written whenever the state changes) and the database copy is one UPDATE every
+    ``POSITION_DB_EVERY_S``. None when the index cannot vouch for the driver (no hint, offline, or just
+    coming into view, when waiting jobs must be offered): the caller then takes ``report_position``'s way.
+    The hint may be a moment out of date; dispatch checks every candidate against the database anyway.
+    """
+    try:
+        point = check_point(lat, lon)
+    except PointError as exc:
+        raise DriverError(str(exc)) from None
+    redis = redis_connection()
+    state = positions.quick_state(redis, driver_id)
+    at = now.timestamp()
+    stale_after = current_app.config["DRIVER_STALE_SECONDS"]
+    if state is None or state.status == DriverStatus.OFFLINE or state.last is None or at - state.last.at > stale_after:
+        return None
+    _refuse_jump(state.last, point, at)
+    persist = state.persisted_at is None or at - state.persisted_at >= POSITION_DB_EVERY_S
+    if persist:
+        db.session.execute(
+            update(Driver).where(Driver.id == driver_id).values(last_lat=point[0], last_lon=point[1], last_seen_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    positions.record(redis, driver_id, point[0], point[1], at, state.searchable, persisted=persist)
     return point
 
 
