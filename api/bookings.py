@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import current_app, has_request_context, jsonify, request
+from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from dispatch.offers import assign_driver
 from dispatch.trips import PROGRESS, cancel_booking, mark_no_show, report_progress
 from drivers.models import Driver, VehicleClass
 from drivers.services import driver_for_user
+from fares.services import relabel
 
 
 @bp.errorhandler(DispatchConflict)
@@ -39,6 +41,15 @@ def booking_error(error: BookingError):
     fields = {error.field: str(error)} if error.field else None
     body = {"code": "invalid", "message": str(error)} | ({"fields": fields} if fields else {})
     return jsonify(error=body), 400
+
+
+def _locale() -> str:
+    """The language of the person asking (a driver reads their own, not the passenger's)."""
+    return str(get_locale() or current_app.config["DEFAULT_LOCALE"]) if has_request_context() else "fa"
+
+
+def _breakdown(booking: Booking) -> list[dict]:
+    return relabel(booking.fare_breakdown or [], _locale())
 
 
 def _place(booking: Booking, which: str) -> dict | None:
@@ -68,7 +79,7 @@ def booking_json(booking: Booking) -> dict:
         "notes": booking.notes,
         "fare": booking.fare,
         "currency": booking.currency,
-        "breakdown": [{"label": line["label"], "amount": line["amount"]} for line in booking.fare_breakdown or []],
+        "breakdown": [{"label": line["label"], "amount": line["amount"]} for line in _breakdown(booking)],
         "distance_km": booking.distance_km,
         "duration_min": booking.duration_min,
         "driver_id": booking.driver_id,

@@ -111,9 +111,9 @@ def create_booking(
         booking.dropoff_zone_id = dropoff_zone.id if dropoff_zone else None
         booking.fare, booking.currency, booking.fare_rule_id = quote.fare, quote.currency, quote.fare_rule_id
         booking.distance_km, booking.duration_min = quote.distance_km, quote.duration_min
-        booking.fare_breakdown = breakdown(quote.lines, _language_of(subscriber))
+        booking.fare_breakdown = breakdown(quote.lines, booking_language(subscriber))
     else:
-        _check_pickup_time(pickup_at, now)
+        check_pickup_time(pickup_at, now)
     if pickup_at - now > timedelta(minutes=current_app.config["PREBOOKING_LEAD_MINUTES"]):
         booking.status = BookingStatus.SCHEDULED
     db.session.add(booking)
@@ -134,7 +134,8 @@ def _field_of(quote_message: str) -> str | None:
     return "vehicle_class" if "vehicle class" in quote_message else None
 
 
-def _check_pickup_time(pickup_at: datetime, now: datetime) -> None:
+def check_pickup_time(pickup_at: datetime, now: datetime) -> None:
+    """Refuse a pickup time already past (beyond a few minutes' grace) or too far ahead."""
     from fares.services import MAX_DAYS_AHEAD, PAST_GRACE_MINUTES
 
     if (now - pickup_at).total_seconds() > PAST_GRACE_MINUTES * 60:
@@ -143,7 +144,8 @@ def _check_pickup_time(pickup_at: datetime, now: datetime) -> None:
         raise BookingError(f"the pickup time is more than {MAX_DAYS_AHEAD} days ahead", "pickup_at")
 
 
-def _language_of(subscriber: Subscriber | None) -> str:
+def booking_language(subscriber: Subscriber | None) -> str:
+    """The language a booking's breakdown and texts are written in: the subscriber's, else the office's."""
     return (
         subscriber.language
         if subscriber and subscriber.language in ("fa", "en")

@@ -9,7 +9,7 @@ from flask import current_app
 
 from core.extensions import db
 from crm.models import Subscriber
-from dispatch.bookings import BookingError, DispatchConflict, _check_pickup_time, _language_of, move
+from dispatch.bookings import BookingError, DispatchConflict, booking_language, check_pickup_time, move
 from dispatch.models import Booking, BookingStatus
 from fares.services import QuoteError, breakdown, quote_trip
 
@@ -60,11 +60,11 @@ def reschedule(booking: Booking, pickup_at: datetime, now: datetime, user_id: in
             fare_rule_id=quote.fare_rule_id,
             distance_km=quote.distance_km,
             duration_min=quote.duration_min,
-            fare_breakdown=breakdown(quote.lines, _language_of(subscriber)),
+            fare_breakdown=breakdown(quote.lines, booking_language(subscriber)),
         )
         data["fare"] = {"from": booking.fare, "to": quote.fare}
     else:
-        _check_pickup_time(pickup_at, now)
+        check_pickup_time(pickup_at, now)
     lead = timedelta(minutes=current_app.config["PREBOOKING_LEAD_MINUTES"])
     to = BookingStatus.SCHEDULED if pickup_at - now > lead else BookingStatus.REQUESTED
     move(booking, (BookingStatus.SCHEDULED,), to, user_id=user_id, reason="pickup time changed", data=data, **values)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from sqlalchemy import update
 
 from core.extensions import db
-from core.text import persian_digits
 from crm.models import Subscriber
-from dispatch.bookings import DispatchConflict, move
+from dispatch.bookings import DispatchConflict, booking_language, move
 from dispatch.models import Booking, BookingStatus
 from dispatch.offers import release_driver, withdraw_offer
 from drivers.models import Driver
 from fares.models import FareRule
-from fares.services import cancellation_fee, waiting_charge
+from fares.services import FareLine, breakdown, cancellation_fee, waiting_charge
 from notifications.passenger import tell_passenger
 
 # What the driver may report next, from each state.
@@ -69,10 +65,7 @@ def _final_fare(booking: Booking) -> dict:
     if not extra:
         return {}
     subscriber = db.session.get(Subscriber, booking.subscriber_id) if booking.subscriber_id else None
-    language = subscriber.language if subscriber else current_app.config["DEFAULT_LOCALE"]
-    with force_locale(language):
-        label = _("Waiting %(minutes)s min", minutes=f"{booking.waiting_min:g}")
-    line = {"label": persian_digits(label) if language == "fa" else label, "amount": extra}
+    line = breakdown([FareLine("waiting", extra, booking.waiting_min)], booking_language(subscriber))[0]
     return {"fare": booking.fare + extra, "fare_breakdown": [*booking.fare_breakdown, line]}
 
 

@@ -226,6 +226,25 @@ def cancellation_fee(rule: FareRule) -> int:
     return rule.cancellation_fee or 0
 
 
+LINE_KINDS = frozenset(
+    [
+        "flag_down",
+        "distance",
+        "time",
+        "minimum",
+        "night",
+        "rush",
+        "holiday",
+        "zone",
+        "fixed",
+        "waiting",
+        "cancellation",
+        "loyalty",
+        "rounding",
+    ]
+)
+
+
 def breakdown(lines: list[FareLine], locale: str) -> list[dict]:
     """The lines as ``{label, amount}`` in a language, as bookings keep them and the API shows them."""
     with force_locale(locale):
@@ -248,8 +267,19 @@ def breakdown(lines: list[FareLine], locale: str) -> list[dict]:
     for line in lines:
         figure = f"{line.figure:g}" if isinstance(line.figure, float) else line.figure
         label = labels[line.kind] % {"km": figure, "minutes": figure, "percent": figure, "zone": figure}
-        out.append({"label": persian_digits(label) if locale == "fa" else label, "amount": line.amount})
+        label = persian_digits(label) if locale == "fa" else label
+        out.append({"label": label, "amount": line.amount, "kind": line.kind, "figure": line.figure})
     return out
+
+
+def relabel(items: list[dict], locale: str) -> list[dict]:
+    """A kept breakdown as ``{label, amount}`` in another language (lines kept before kinds were stored stay)."""
+    return [
+        breakdown([FareLine(item["kind"], item["amount"], item.get("figure", ""))], locale)[0]
+        if item.get("kind") in LINE_KINDS
+        else item
+        for item in items
+    ]
 
 
 # A quote for a pickup further ahead than this is a mistake more often than a plan.

@@ -187,3 +187,16 @@ def test_a_driver_past_the_end_of_their_shift_gets_no_offers(desk):
     nobody = client.post(f"/api/bookings/{booking.get_json()['id']}/dispatch", headers=dispatcher)
     assert nobody.status_code == 409 and nobody.get_json()["error"]["code"] == "no_driver"
     assert db.session.get(Booking, booking.get_json()["id"]).status == "requested"
+
+
+def test_the_breakdown_reads_in_the_language_of_whoever_asks(desk):
+    client, agent, _ = desk
+    subscriber = create_subscriber("Sara", ["09121234567"], "IR", language="fa")
+    db.session.commit()
+    body = {"subscriber_id": subscriber.id, "pickup": point(AZADI), "dropoff": point(VANAK)}
+    booking = client.post("/api/bookings", json=body, headers=agent).get_json()
+    english = client.get(f"/api/bookings/{booking['id']}", headers=agent | {"Accept-Language": "en"}).get_json()
+    persian = client.get(f"/api/bookings/{booking['id']}", headers=agent | {"Accept-Language": "fa"}).get_json()
+    assert english["breakdown"][0]["label"] == "Flag-down"
+    assert persian["breakdown"][0]["label"] != "Flag-down"
+    assert [line["amount"] for line in english["breakdown"]] == [line["amount"] for line in persian["breakdown"]]
