@@ -11,6 +11,7 @@ from accounts.roles import Area
 from api.blueprint import bp
 from api.common import ApiError, json_body, moment_arg, paginate, require_area
 from calls.models import Call
+from core.errors import Conflict
 from core.extensions import db
 from core.models import utcnow
 from core.signals import commit_and_announce
@@ -27,8 +28,8 @@ from drivers.services import driver_for_user
 from fares.services import relabel
 
 
-@bp.errorhandler(DispatchConflict)
-def dispatch_conflict(error: DispatchConflict):
+@bp.errorhandler(Conflict)
+def dispatch_conflict(error: Conflict):
     """A move the booking's state no longer allows, or one that lost a race: 409."""
     db.session.rollback()
     return jsonify(error={"code": "conflict", "message": str(error)}), 409
@@ -181,10 +182,12 @@ def _check_version(booking: Booking, body: dict) -> None:
         raise DispatchConflict(f"booking {booking.id} changed since you looked (now {booking.status}): look again")
 
 
-def _own_driver_or_staff(booking: Booking) -> int | None:
-    """The driver's id when a driver is asking (and it must be their booking); None for staff."""
-    if current_user.may_enter(Area.DISPATCH) or current_user.may_enter(Area.CONSOLE):
+def _own_driver_or_staff(booking: Booking, staff_areas: tuple[Area, ...] = (Area.CONSOLE, Area.DISPATCH)) -> int | None:
+    """The driver's id when a driver is asking (and it must be their booking); None for staff of ``staff_areas``."""
+    if any(current_user.may_enter(area) for area in staff_areas):
         return None
+    if current_user.may_enter(Area.CONSOLE) or current_user.may_enter(Area.DISPATCH):
+        raise ApiError(403, "forbidden", "moving a trip along is the dispatchers' and the driver's business")
     require_area(Area.DRIVING)
     driver = driver_for_user(current_user.id)
     if driver is None or booking.driver_id != driver.id:
@@ -270,7 +273,7 @@ def cancel_route(booking_id: int):
 def progress_route(booking_id: int):
     """The trip moves on: ``{status}`` of ``arrived``, ``on_trip``, ``completed`` or ``no_show``."""
     booking = _booking_or_404(booking_id)
-    driver_id = _own_driver_or_staff(booking)
+    driver_id = _own_driver_or_staff(booking, (Area.DISPATCH,))
     status = json_body().get("status")
     if status not in (*PROGRESS, BookingStatus.NO_SHOW):
         allowed = ", ".join((*PROGRESS, BookingStatus.NO_SHOW))

@@ -64,7 +64,12 @@ def offer_json(offer: DispatchOffer) -> dict:
         "offered_at": offer.offered_at.isoformat(),
         "expires_at": offer.expires_at.isoformat(),
         "eta_min": offer.eta_min,
-        "booking": booking_json(db.session.get(Booking, offer.booking_id)),
+        # The passenger's number and record stay with the office until the driver has taken the job.
+        "booking": {
+            key: value
+            for key, value in booking_json(db.session.get(Booking, offer.booking_id)).items()
+            if key not in ("phone", "subscriber_id")
+        },
     }
 
 
@@ -198,7 +203,7 @@ def driver_queue_route(driver_id: int):
         zone_id = (request.get_json(silent=True) or {}).get("zone_id")
         if zone_id is not None and not isinstance(zone_id, int):
             raise ApiError(400, "invalid", "zone_id must be a number", {"zone_id": "invalid"})
-        check_in(driver, utcnow(), zone_id)
+        check_in(driver, utcnow(), zone_id, by_dispatcher=current_user.may_enter(Area.DISPATCH))
     commit_and_announce()
     return jsonify(driver_state(driver))
 

@@ -16,11 +16,13 @@ with geopy's ``geodesic``. **Target: p99 under 5 ms at 100,000 drivers.** Then `
 
 Part ``sustained``: a fresh SQLite database with the Tehran zones, a sedan tariff and 5,000 drivers on duty
 (with logins and bearer tokens); a redis-server, the application under gunicorn, two ``rq worker
---with-scheduler`` processes and ``rq cron cron_jobs`` as ``make demo`` runs them, and a Twilio stand-in for
-the passenger texts. For two minutes bookings are posted to ``POST /api/bookings`` at 1,000 a minute (open
-loop) while a mover process sends every driver's position through ``dispatch.duty.position_report`` and the
-drivers' simulated phones answer offers through ``/api/offers/<id>/accept|decline`` after a random delay
-(some decline, some never answer). The figures: bookings dispatched, offers, declines and expiries,
+--with-scheduler --worker-class core.worker.CabdeskWorker`` processes and ``rq cron cron_jobs`` as ``make demo``
+runs them (``--worker-class rq``: rq's own fork-a-job worker, for comparison), and a Twilio stand-in for the
+passenger texts. For two minutes bookings are posted to ``POST /api/bookings`` at 1,000 a minute (open loop)
+while a mover process sends every driver's position the way ``POST /api/drivers/<id>/location`` handles a
+bearer token (``drivers.services.quick_position``, else ``dispatch.duty.position_report``) and the drivers'
+simulated phones answer offers through ``/api/offers/<id>/accept|decline`` after a random delay (some decline,
+some never answer). The figures: bookings dispatched, offers, declines and expiries,
 conflicts (``DispatchConflict`` raised anywhere, and 409s), time from booking to first offer, and a
 reconciliation of the database at the end.
 
@@ -51,10 +53,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rq.worker import SimpleWorker, Worker
+from rq.worker import Worker
 
 # The process helpers of the screen-pop benchmark: one way to start and stop servers in every benchmark.
 from bench.screen_pop_bench import _spawn, _stop, code_version, gunicorn, log, percentile, redis_server, summary
+from core.worker import CabdeskWorker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 5.0  # nearest-available p99 at 100,000 drivers
@@ -113,7 +116,7 @@ def count_conflicts(redis_url: str) -> None:
 
 
 class CountingWorker(Worker):
-    """``rq.worker.Worker`` (a fork a job, as ``rq worker`` runs) that counts the conflicts of its jobs."""
+    """``rq.worker.Worker`` (a fork a job, rq's default: what ``make demo`` ran before ``core.worker``), counting."""
 
     # The count is set up in the work horse, when the job runs: the worker itself imports no more of the
     # application than `rq worker` does, so each job pays what it pays in production.
@@ -135,16 +138,24 @@ class PreloadedWorker(CountingWorker):
         return super().work(*args, **kwargs)
 
 
-class PreloadedSimpleWorker(SimpleWorker):
-    """rq's ``SimpleWorker`` (jobs in the worker process itself, no fork) with the app built once (``simple``)."""
+class CountingCabdeskWorker(CabdeskWorker):
+    """The office's worker, ``core.worker.CabdeskWorker`` (``--worker-class cabdesk``, the default), counting conflicts.
 
-    def work(self, *args, **kwargs):
-        """Build the app, count conflicts, then work as rq does."""
-        from core.jobs import worker_app
+    It builds the app once and runs every job in its own process (an rq ``SimpleWorker``): the count is set up
+    once, after the app is built, and changes nothing else.
+    """
 
-        worker_app()
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         count_conflicts(os.environ["REDIS_URL"])
-        return super().work(*args, **kwargs)
+
+
+# --worker-class: the class each `rq worker` process is started with.
+WORKER_CLASSES = {
+    "cabdesk": "bench.dispatch_bench.CountingCabdeskWorker",  # core.worker.CabdeskWorker, as `make demo` runs
+    "rq": "bench.dispatch_bench.CountingWorker",  # rq's own Worker: a fork a job, the app built in every fork
+    "preloaded": "bench.dispatch_bench.PreloadedWorker",  # rq's Worker with the app built before the forks
+}
 
 
 def counting_app():
@@ -277,6 +288,43 @@ def naive_nearest(
     return heapq.nsmallest(count, found)
 
 
+def one_search(
+    redis, lat: float, lon: float, radius_km: float, count: int, seen_since: float
+) -> list[tuple[int, float]]:
+    """``positions.nearest`` as it was before the rings: one GEOSEARCH of the whole radius, then the seen times.
+
+    Also what each ring of today's ``nearest`` runs, with the ring's radius. ``[(driver id, km)]``, nearest first.
+    """
+    from drivers import positions
+
+    found = redis.geosearch(
+        positions.AVAILABLE,
+        longitude=lon,
+        latitude=lat,
+        radius=radius_km,
+        unit="km",
+        sort="ASC",
+        count=count * 2,
+        withdist=True,
+    )
+    if not found:
+        return []
+    seen = redis.zmscore(positions.SEEN, [member for member, _ in found])
+    fresh = [(int(member), float(km)) for (member, km), at in zip(found, seen, strict=True) if at and at >= seen_since]
+    return fresh[:count]
+
+
+def rings_searched(redis, lat: float, lon: float, radius_km: float, count: int, seen_since: float) -> int:
+    """How many GEOSEARCHes ``positions.nearest`` runs for this pickup (its rings, up to the first that suffices)."""
+    from drivers import positions
+
+    rings = [r for r in getattr(positions, "RINGS_KM", ()) if r < radius_km] + [radius_km]
+    for number, ring in enumerate(rings, start=1):
+        if len(one_search(redis, lat, lon, ring, count, seen_since)) >= count:
+            return number
+    return len(rings)
+
+
 def measure_nearest(args, rng: random.Random, redis, size: int) -> dict:
     """The dispatch code's nearest-available query, the naive scan and a plain GEOSEARCH, with ``size`` drivers."""
     from bench.common import index_drivers, points_in_tehran
@@ -306,11 +354,18 @@ def measure_nearest(args, rng: random.Random, redis, size: int) -> dict:
         times.append(time.perf_counter() - started)
         found.append(len(result))
     small = min(args.small_radius_km, radius)
-    small_times = []
+    small_times, whole_times = [], []
     for lat, lon in pickups[: args.queries // 2]:
         started = time.perf_counter()
         query(lat, lon, small)
         small_times.append(time.perf_counter() - started)
+    for lat, lon in pickups[: args.queries // 2]:
+        started = time.perf_counter()
+        one_search(redis, lat, lon, radius, NEAREST_CANDIDATES, time.time() - stale)
+        whole_times.append(time.perf_counter() - started)
+    rings = Counter(
+        rings_searched(redis, lat, lon, radius, NEAREST_CANDIDATES, time.time() - stale) for lat, lon in pickups
+    )
     in_radius = [
         redis.geosearch(positions.AVAILABLE, longitude=lon, latitude=lat, radius=radius, unit="km", count=None)
         for lat, lon in pickups[:5]
@@ -338,6 +393,8 @@ def measure_nearest(args, rng: random.Random, redis, size: int) -> dict:
         "drivers_in_radius_p50": percentile([len(members) for members in in_radius], 0.5),
         "small_radius_km": small,
         "nearest_small_radius": summary(small_times),
+        "one_search_whole_radius": summary(whole_times),
+        "rings_searched": {str(k): v for k, v in sorted(rings.items())},
         "baseline": base,
         "baseline_agrees": f"{agree}/{len(baseline)}",
         "ratio_p50": _ratio(base["p50_ms"], figures["p50_ms"]),
@@ -687,7 +744,13 @@ class Sampler:
 
 
 def mover_main(argv: list[str]) -> int:
-    """The mover process (``--mover``): every driver's position through ``position_report``, round-robin, paced."""
+    """The mover process (``--mover``): every driver's position, round-robin, paced, as the location route does.
+
+    ``POST /api/drivers/<id>/location`` with a bearer token first tries ``quick_position`` (the live index only,
+    one UPDATE every 30 s a driver) and takes ``position_report`` (the driver's row, the stale-driver offer) when
+    the index cannot vouch for the driver: the first position of a shift, or a driver back from stale. The mover
+    does the same, without HTTP and the token check, and counts which way each report went.
+    """
     parser = argparse.ArgumentParser()
     parser.add_argument("--first", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
@@ -697,6 +760,7 @@ def mover_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
 
     from config import load_config
     from core.app import create_app
@@ -705,7 +769,7 @@ def mover_main(argv: list[str]) -> int:
     from core.signals import commit_and_announce
     from dispatch.duty import position_report
     from drivers.models import Driver
-    from drivers.services import DriverError
+    from drivers.services import DriverError, quick_position
 
     app = create_app(load_config())
     count_conflicts(app.config["REDIS_URL"])
@@ -743,11 +807,16 @@ def mover_main(argv: list[str]) -> int:
             point[0] += rng.uniform(-step, step)
             point[1] += rng.uniform(-step, step)
             begun = time.perf_counter()
+            lat, lon = round(point[0], 6), round(point[1], 6)
             try:
-                driver = db.session.get(Driver, driver_id)
-                position_report(driver, round(point[0], 6), round(point[1], 6), utcnow())
-                commit_and_announce()
-                outcomes["ok"] += 1
+                if quick_position(driver_id, lat, lon, utcnow()) is not None:
+                    db.session.commit()
+                    outcomes["ok, fast path"] += 1
+                else:
+                    driver = db.session.get(Driver, driver_id, options=[joinedload(Driver.vehicles)])
+                    position_report(driver, lat, lon, utcnow())
+                    commit_and_announce()
+                    outcomes["ok, full path"] += 1
             except DriverError as exc:
                 db.session.rollback()
                 outcomes[f"refused: {re.sub(r'[0-9.]+', 'N', str(exc))[:60]}"] += 1
@@ -961,11 +1030,7 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
         figures["dispatch_mode"] = app_config["DISPATCH_MODE"]
         figures["offer_timeout_s"] = app_config["OFFER_TIMEOUT"]
 
-        worker_class = {
-            "rq": "bench.dispatch_bench.CountingWorker",
-            "preloaded": "bench.dispatch_bench.PreloadedWorker",
-            "simple": "bench.dispatch_bench.PreloadedSimpleWorker",
-        }[args.worker_class]
+        worker_class = WORKER_CLASSES[args.worker_class]
         log(f"starting {args.workers} rq workers ({args.worker_class}), rq cron and gunicorn")
         processes = stack.enter_context(rq_processes(env, workdir, args.workers, worker_class, cron=True))
         url = stack.enter_context(gunicorn(env, workdir, "bench.dispatch_bench:counting_app()", args.threads))
@@ -1141,6 +1206,8 @@ def table(results: dict) -> str:
         size = f"{phase['drivers']:,}"
         row(f"nearest available (positions.nearest), {size} drivers", phase["nearest"])
         row(f"  same, radius {phase['small_radius_km']:g} km instead, {size}", phase["nearest_small_radius"])
+        if "one_search_whole_radius" in phase:
+            row(f"  one search of the whole radius (before the rings), {size}", phase["one_search_whole_radius"])
         row(f"naive scan (geopy geodesic), {size} drivers", phase["baseline"])
     if "candidates" in results:
         c = results["candidates"]
@@ -1160,7 +1227,8 @@ def table(results: dict) -> str:
             f"{phase['drivers']:,} drivers: naive scan / nearest = {phase['ratio_p50']}x at p50, {phase['ratio_p99']}x "
             f"at p99{verdict[phase['target_met']]}; {phase['drivers_in_radius_p50']:,} drivers within the radius "
             f"(p50), {phase['found_p50']} found a query (min {phase['found_min']}); baseline agrees on the nearest "
-            f"in {phase['baseline_agrees']}; index loaded in {phase['index_load_seconds']} s"
+            f"in {phase['baseline_agrees']}; rings searched a query: {_counts(phase.get('rings_searched', {}))}; "
+            f"index loaded in {phase['index_load_seconds']} s"
         )
     if "candidates" in results:
         c = results["candidates"]
@@ -1282,9 +1350,10 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--workers", type=int, default=2, help="rq worker processes (default 2)")
     group.add_argument(
         "--worker-class",
-        choices=("rq", "preloaded", "simple"),
-        default="rq",
-        help="rq: a fork a job, as `rq worker` runs (default); preloaded: the app built before the forks; simple: none",
+        choices=tuple(WORKER_CLASSES),
+        default="cabdesk",
+        help="cabdesk: core.worker.CabdeskWorker, as `make demo` runs (default); rq: rq's fork-a-job Worker; "
+        "preloaded: rq's Worker with the app built before the forks",
     )
     group.add_argument("--threads", type=int, default=50, help="gunicorn threads (default 50)")
     group.add_argument("--desk-threads", type=int, default=8, help="threads posting bookings (default 8)")

@@ -9,10 +9,14 @@ with a car, a login and a bearer token (the first ``--created`` made by ``driver
 on duty through the engine, the rest inserted with SQLAlchemy Core as create_driver writes them), all of them in
 the live index; then the application under gunicorn as production runs it (``gthread``, one worker). A bounded
 load generator on loopback (asyncio, ``--connections`` keep-alive HTTP/1.1 connections, each sending its next
-request when the last answer is in) alternates phases of ``--seconds``:
+request when the last answer is in) first has every driver send one position, as a phone does at the start of a
+shift (the route's full path: ``dispatch.duty.position_report``, which leaves the driver's state in the live index),
+then alternates phases of ``--seconds``:
 
 - ``POST /api/drivers/<id>/location`` ``{lat, lon}`` with the driver's own bearer token, the drivers taken in
-  turn, each a few metres from where they were (``dispatch.duty.position_report`` behind it);
+  turn, each a few metres from where they were: the steady stream, which takes the route's fast path
+  (``api.fast_auth`` caches the token's identity in Redis for a minute, ``drivers.services.quick_position`` reads
+  the driver's state from the live index and writes the database copy once every 30 s a driver);
 - ``GET /static/favicon.svg``: the baseline, a trivial route of the same server (Flask's routing, a 339-byte static
   file and the security headers; ``/healthz`` is not trivial: it queries the database, pings Redis and lists the
   RQ workers).
@@ -105,44 +109,82 @@ def prepare(
         db.session.commit()
         index_drivers(redis_connection(), [(i, lat, lon) for i, _, lat, lon in fleet], time.time())
         db.session.remove()
-    notes["statements_per_report"] = statements_per_report(app, fleet[:20])
+    # Drivers that have sent no position yet (the first `created` went on duty through the engine, with one).
+    notes["statements_per_report"] = statements_per_report(app, fleet[created : created + 20])
     with app.app_context():
         db.engine.dispose()
     return fleet, notes
 
 
+# The kinds of position request, in the order a driver's phone meets them (see statements_per_report).
+REQUEST_KINDS = (
+    ("first", "first position of a shift (full path, token looked up)"),
+    ("fast_write", "fast path, token cached, database copy written (once every 30 s a driver)"),
+    ("fast", "fast path, token cached (the steady stream)"),
+    ("fast_token_lookup", "fast path, token looked up again (its cache entry expired: once a minute a driver)"),
+)
+
+
 def statements_per_report(app, fleet: list[tuple[int, str, float, float]]) -> dict:
-    """SQL statements one position request runs, through the Flask test client on the same database (p50, max)."""
+    """SQL statements and in-process time of each kind of position request (``REQUEST_KINDS``).
+
+    Through the Flask test client on the same database and Redis, for drivers that have sent no position yet:
+    their first position, a second (the database copy is then written), a third, and a fourth after their
+    token's cache entry is dropped. ``{kind: {"p50", "max", "n", "ms_p50"}}``, and ``paths_as_labelled``: whether
+    the first request left a state hint and the others found one (the fast path's condition).
+    """
     # Called outside any app context: each request gets its own, as under gunicorn (flask.g holds the user).
     from sqlalchemy import event
 
+    from api.fast_auth import _key as token_cache_key
     from core.extensions import db
+    from core.queues import redis_connection
+    from drivers import positions
 
-    counts = []
+    counts: dict[str, list[int]] = {kind: [] for kind, _ in REQUEST_KINDS}
+    times: dict[str, list[float]] = {kind: [] for kind, _ in REQUEST_KINDS}
     statements = [0]
+    as_labelled = True
 
     def count(*_args):
         statements[0] += 1
 
     with app.app_context():
         engine = db.engine
+        redis = redis_connection()
     event.listen(engine, "before_cursor_execute", count)
     try:
         client = app.test_client(use_cookies=False)  # a phone with a token, no session cookie
-        for rounds in range(2):  # the second round: the database copy of the position is fresh, no UPDATE
-            for driver_id, token, lat, lon in fleet:
+        for driver_id, token, lat, lon in fleet:
+            as_labelled &= redis.hget(positions.STATE, driver_id) is None
+            for step, (kind, _) in enumerate(REQUEST_KINDS, start=1):
+                if kind == "fast_token_lookup":
+                    redis.delete(token_cache_key(token))
                 statements[0] = 0
+                started = time.perf_counter()
                 response = client.post(
                     f"/api/drivers/{driver_id}/location",
-                    json={"lat": lat + 0.0001 * (rounds + 1), "lon": lon},
+                    json={"lat": round(lat + 0.0001 * step, 6), "lon": lon},
                     headers={"Authorization": f"Bearer {token}"},
                 )
+                elapsed = time.perf_counter() - started
                 if response.status_code == 200:
-                    counts.append(statements[0])
+                    counts[kind].append(statements[0])
+                    times[kind].append(elapsed)
+            as_labelled &= redis.hget(positions.STATE, driver_id) is not None
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    counts.sort()
-    return {"p50": counts[len(counts) // 2] if counts else None, "max": max(counts, default=None), "n": len(counts)}
+    figures: dict = {}
+    for kind, values in counts.items():
+        values.sort()
+        figures[kind] = {
+            "p50": values[len(values) // 2] if values else None,
+            "max": max(values, default=None),
+            "n": len(values),
+            "ms_p50": summary(times[kind])["p50_ms"],
+        }
+    figures["paths_as_labelled"] = as_labelled
+    return figures
 
 
 # -- the load generator ------------------------------------------------------------------------------
@@ -197,6 +239,8 @@ async def _connection(host: str, port: int, next_request, phase: Phase, until: f
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             request = next_request()
+            if request is None:  # a bounded phase: every request sent
+                break
             started = time.perf_counter()
             writer.write(request)
             status, body, close = await _read_response(reader)
@@ -223,19 +267,23 @@ async def _connection(host: str, port: int, next_request, phase: Phase, until: f
 
 
 def run_phase(url: str, name: str, next_request, connections: int, warmup: float, seconds: float) -> Phase:
-    """``connections`` connections for ``warmup + seconds``; only the last ``seconds`` are counted."""
+    """``connections`` connections for ``warmup + seconds``; only the last ``seconds`` are counted.
+
+    When ``next_request`` returns None (a bounded phase) the connections stop early, and the phase's
+    seconds are the time it took.
+    """
     host, port = url.removeprefix("http://").split(":")
     phase = Phase(name)
 
-    async def main() -> None:
+    async def main() -> float:
         start = time.perf_counter()
         counted_from, until = start + warmup, start + warmup + seconds
         await asyncio.gather(
             *(_connection(host, int(port), next_request, phase, until, counted_from) for _ in range(connections))
         )
+        return min(time.perf_counter(), until) - counted_from
 
-    asyncio.run(main())
-    phase.seconds = seconds
+    phase.seconds = asyncio.run(main())
     return phase
 
 
@@ -245,11 +293,16 @@ def trivial_requests(host: str):
     return lambda: request
 
 
-def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng: random.Random):
-    """The phones' requests, drivers in turn, each position within about 30 m of the driver's own point."""
+def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng: random.Random, once: bool = False):
+    """The phones' requests, drivers in turn, each position within about 30 m of the driver's own point.
+
+    ``once``: every driver once, then None (the first positions of a shift).
+    """
     state = {"next": 0}
 
-    def next_request() -> bytes:
+    def next_request() -> bytes | None:
+        if once and state["next"] >= len(fleet):
+            return None
         driver_id, token, lat, lon = fleet[state["next"] % len(fleet)]
         state["next"] += 1
         body = json.dumps(
@@ -267,8 +320,15 @@ def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng
 # -- the run ------------------------------------------------------------------------------------------
 
 
+def _token_lookups(redis) -> int:
+    """Redis SETs so far: on this server only ``api.fast_auth`` sets plain keys, once a token is looked up in the DB."""
+    return int(redis.info("commandstats").get("cmdstat_set", {}).get("calls", 0))
+
+
 def run(args, results: dict, workdir: Path) -> None:
-    """Data, server, then the phases: trivial and positions in turn, ``--rounds`` times."""
+    """Data, server, every driver's first position, then the phases: trivial and positions in turn, ``--rounds``×."""
+    from redis import Redis
+
     from tests.support.live_server import server_environment
 
     with contextlib.ExitStack() as stack:
@@ -282,15 +342,29 @@ def run(args, results: dict, workdir: Path) -> None:
         log(f"starting gunicorn (gthread, 1 worker, {args.threads} threads)")
         url = stack.enter_context(gunicorn(env, workdir, "wsgi:app", args.threads))
         host = url.removeprefix("http://")
-        positions, state = position_requests(host, fleet, random.Random(args.seed + 1))
+        redis = Redis.from_url(redis_url)
+        stack.callback(redis.close)
+        rng = random.Random(args.seed + 1)
+        first, _ = position_requests(host, fleet, rng, once=True)
+        log(
+            f"shift start: every driver's first position ({len(fleet):,}, the full path), "
+            f"{args.connections} connections"
+        )
+        before = _token_lookups(redis)
+        phase = run_phase(url, "first positions", first, args.connections, 0.0, 60 + len(fleet) / 20)
+        results["first_positions"] = phase.figures() | {"token_lookups": _token_lookups(redis) - before}
+        figures = results["first_positions"]
+        log(f"  {figures['per_second']}/s, p99 {figures['latency']['p99_ms']} ms, {figures['statuses']}")
+        positions, state = position_requests(host, fleet, rng)
         trivial = trivial_requests(host)
         results["rounds"] = []
         for number in range(args.rounds):
             entry = {}
             for name, make in (("trivial", trivial), ("positions", positions)):
                 log(f"round {number + 1}: {name}, {args.connections} connections, {args.seconds:g} s")
+                before = _token_lookups(redis)
                 phase = run_phase(url, name, make, args.connections, args.warmup, args.seconds)
-                entry[name] = phase.figures()
+                entry[name] = phase.figures() | {"token_lookups": _token_lookups(redis) - before}
                 figures = entry[name]
                 log(f"  {figures['per_second']}/s, p99 {figures['latency']['p99_ms']} ms, {figures['statuses']}")
             entry["ratio"] = _ratio(entry["positions"]["per_second"], entry["trivial"]["per_second"])
@@ -317,6 +391,19 @@ def _mean(values: list) -> float | None:
 def table(results: dict) -> str:
     """The figures as text."""
     rows = [("", "req/s", "p50 ms", "p99 ms", "max ms", "answers")]
+    if "first_positions" in results:
+        f = results["first_positions"]
+        answers = ", ".join(f"{k}×{v}" for k, v in f["statuses"].items())
+        rows.append(
+            (
+                "shift start: first positions (full path)",
+                f"{f['per_second']}",
+                _ms(f["latency"]["p50_ms"]),
+                _ms(f["latency"]["p99_ms"]),
+                _ms(f["latency"]["max_ms"]),
+                answers,
+            )
+        )
     for number, entry in enumerate(results.get("rounds", []), start=1):
         for name, label in (("trivial", f"GET {TRIVIAL_PATH} (baseline)"), ("positions", "POST …/location")):
             f = entry[name]
@@ -350,12 +437,21 @@ def table(results: dict) -> str:
         )
     if "statements_per_report" in results:
         s = results["statements_per_report"]
+        lookups = [r["positions"].get("token_lookups") for r in results.get("rounds", [])]
         lines.append(
             f"{results['drivers']:,} drivers ({results['created']} via create_driver at "
             f"{results.get('create_driver_s_each')} s each); one report every "
-            f"{results.get('reports_per_driver_interval_s')} s a driver at that rate; "
-            f"SQL statements a position request: p50 {s['p50']}, max {s['max']}"
+            f"{results.get('reports_per_driver_interval_s')} s a driver at that rate; tokens looked up in the "
+            f"database during the position phases (cache fills): {lookups}"
         )
+        lines.append(
+            "SQL statements and in-process time (Flask test client, p50) of one position request"
+            + ("" if s.get("paths_as_labelled") else " (PATHS NOT AS LABELLED: no state hint?)")
+            + ":"
+        )
+        for kind, label in REQUEST_KINDS:
+            k = s.get(kind) or {}
+            lines.append(f"  {label}: {k.get('p50')} statements (max {k.get('max')}), {_ms(k.get('ms_p50'))} ms")
     lines.append(
         f"{results['connections']} keep-alive connections, gunicorn gthread -w 1 --threads {results['threads']}; "
         f"code {results['code']}; data loaded in {results.get('load_seconds', '–')} s; whole run "

@@ -1,13 +1,16 @@
 """Engine settings that depend on the database behind it, and savepoints that work on all of them."""
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction
 
 from core.extensions import db
+
+log = logging.getLogger("cabdesk.database")
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:
@@ -71,6 +74,41 @@ def savepoint() -> Iterator[SessionTransaction]:
     transactions there on purpose: a read snapshot held across a request would make SQLite refuse the
     request's write the moment another process had written in between.)
     """
+    from core.signals import forget_signals_since, signals_queued
+
     ensure_transaction()
-    with db.session.begin_nested() as nested:
-        yield nested
+    mark, commit_mark = signals_queued(), len(db.session.info.get(_ON_COMMIT, ()))
+    try:
+        with db.session.begin_nested() as nested:
+            yield nested
+    except BaseException:
+        forget_signals_since(mark)  # what the savepoint undid must not be announced
+        del db.session.info.get(_ON_COMMIT, [])[commit_mark:]
+        raise
+
+
+_ON_COMMIT = "cabdesk_on_commit"
+
+
+def on_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the current transaction commits (never if it rolls back): e.g. mirror a change to Redis.
+
+    The action runs after the database has the change, so nothing outside the database ever shows a
+    change that was rolled back. A failing action is logged and does not undo the commit.
+    """
+    db.session.info.setdefault(_ON_COMMIT, []).append(action)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    for action in session.info.pop(_ON_COMMIT, []):
+        try:
+            action()
+        except Exception:  # the commit stands; the sweeps and the next report put things right
+            log.exception("an after-commit action failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_on_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_ON_COMMIT, None)

@@ -8,6 +8,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 
+class Conflict(RuntimeError):
+    """An action the record's current state no longer allows, or one that lost a race (HTTP 409)."""
+
+
 def wants_json() -> bool:
     """Whether the client expects a JSON answer rather than a page."""
     if request.path.startswith("/api/") or request.path == "/api":

@@ -21,6 +21,18 @@ def queue_signal(signal, **payload) -> None:
     db.session.info.setdefault(_PENDING, []).append((signal, payload))
 
 
+def signals_queued() -> int:
+    """How many signals wait for the commit (a mark to go back to, see ``forget_signals_since``)."""
+    return len(db.session.info.get(_PENDING, ()))
+
+
+def forget_signals_since(mark: int) -> None:
+    """Drop the signals queued after ``mark``: the savepoint whose changes they told of rolled back."""
+    pending = db.session.info.get(_PENDING)
+    if pending:
+        del pending[mark:]
+
+
 def commit_and_announce() -> None:
     """Commit the session, then send the signals its changes queued."""
     db.session.commit()
@@ -32,4 +44,7 @@ def commit_and_announce() -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_signals(session: Session) -> None:
+    # A savepoint rolling back (a race lost and handled) leaves the outer transaction's signals to send.
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)

@@ -29,8 +29,10 @@ from drivers.models import Driver
 from drivers.services import searchable, vehicle_of
 from geo.routing import ROAD_FACTOR, SPEED_BY_HOUR, road_route
 
-# How many of the nearest drivers are looked at before giving up on a round.
+# How many of the nearest drivers are looked at first, and then further out until one fits (the right car,
+# not tried yet).
 NEAREST_CANDIDATES = 20
+WIDER_SEARCHES = (100, 500)
 
 
 @dataclass(frozen=True)
@@ -110,25 +112,34 @@ def candidates(booking: Booking, now: datetime) -> list[Candidate]:
 
     found: list[Candidate] = []
     if config["DISPATCH_MODE"] == "queue_first" and booking.pickup_zone_id is not None:
-        tries_left = config["QUEUE_TRIES"] - _queue_tries(booking.id)
-        queue = [e.driver_id for e in stands.queue_of_zone(booking.pickup_zone_id)][: max(tries_left, 0)]
+        queue = [e.driver_id for e in stands.queue_of_zone(booking.pickup_zone_id)]
         fresh = positions.seen_times(redis, queue)
         drivers = {d.id: d for d in db.session.scalars(_with_cars(queue))}
         busy = _holding(queue)
-        for driver_id in queue:
-            if driver_id not in busy and fresh.get(driver_id, 0) >= seen_since and fit(drivers.get(driver_id)):
-                found.append(Candidate(drivers[driver_id], "queue", None))
-    nearby = positions.nearest(
-        redis, booking.pickup_lat, booking.pickup_lon, config["DISPATCH_RADIUS_KM"], NEAREST_CANDIDATES, seen_since
-    )
-    ids = [n.driver_id for n in nearby]
-    drivers = {d.id: d for d in db.session.scalars(_with_cars(ids))}
-    busy = _holding(ids)
+        # The tries are spent on drivers who can take the job: a silent or busy head of the queue costs none.
+        ready = [
+            Candidate(drivers[i], "queue", None)
+            for i in queue
+            if i not in busy and fresh.get(i, 0) >= seen_since and fit(drivers.get(i))
+        ]
+        found += ready[: max(config["QUEUE_TRIES"] - _queue_tries(booking.id), 0)]
     queued = {c.driver.id for c in found}
-    for near in nearby:
-        driver = drivers.get(near.driver_id)
-        if near.driver_id not in busy and near.driver_id not in queued and fit(driver):
-            found.append(Candidate(driver, "nearest", _eta_min(near.km, now)))
+    # The nearest of every class share one index: look further out until someone with the right car turns up.
+    for count in (NEAREST_CANDIDATES, *WIDER_SEARCHES):
+        nearby = positions.nearest(
+            redis, booking.pickup_lat, booking.pickup_lon, config["DISPATCH_RADIUS_KM"], count, seen_since
+        )
+        ids = [n.driver_id for n in nearby if n.driver_id not in queued]
+        drivers = {d.id: d for d in db.session.scalars(_with_cars(ids))}
+        busy = _holding(ids)
+        nearest = [
+            Candidate(drivers[n.driver_id], "nearest", _eta_min(n.km, now))
+            for n in nearby
+            if n.driver_id in drivers and n.driver_id not in busy and fit(drivers[n.driver_id])
+        ]
+        if nearest or len(nearby) < count:
+            break
+    found += nearest
     return _by_road(found, booking, now)
 
 

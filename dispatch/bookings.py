@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.database import savepoint
+from core.errors import Conflict
 from core.extensions import db
 from core.signals import queue_signal
 from crm.models import Address, Subscriber
-from dispatch.models import DRIVER_HELD_STATUSES, Booking, BookingEvent, BookingStatus
+from dispatch.models import Booking, BookingEvent, BookingStatus
 from dispatch.signals import booking_changed
 from fares.services import QuoteError, breakdown, quote_trip
 from geo.points import PointError, check_in_service_area
@@ -33,7 +34,7 @@ class BookingError(ValueError):
         self.field = field
 
 
-class DispatchConflict(RuntimeError):
+class DispatchConflict(Conflict):
     """An action that lost a race or that the booking's state no longer allows (HTTP 409)."""
 
 
@@ -176,10 +177,8 @@ def move(
     """
     before = booking.status
     # The version read with the booking: whatever changed it since (another dispatcher, the auto-dispatcher,
-    # the driver) makes this move a conflict instead of silently overriding that change.
+    # the driver, a new driver) makes this move a conflict instead of silently overriding that change.
     condition = [Booking.id == booking.id, Booking.status.in_(allowed_from), Booking.version == booking.version]
-    if event_driver_id is not None and before in DRIVER_HELD_STATUSES:
-        condition.append(Booking.driver_id == event_driver_id)
     if driver_id is not False:
         values["driver_id"] = driver_id
     statement = update(Booking).where(*condition).values(status=to, version=Booking.version + 1, **values)

@@ -20,6 +20,7 @@ from dispatch.signals import driver_changed
 from drivers import positions
 from drivers.models import Driver, DriverStatus
 from drivers.services import DriverError, dispatch_block_reason, report_position, set_status
+from geo.models import Zone
 from geo.zones import zone_for_point
 
 ON_A_JOB = (BookingStatus.ASSIGNED, BookingStatus.ARRIVED, BookingStatus.ON_TRIP)
@@ -80,16 +81,26 @@ def position_report(driver: Driver, lat: object, lon: object, now: datetime) -> 
     return point
 
 
-def check_in(driver: Driver, now: datetime, zone_id: int | None = None) -> tuple[int, int]:
-    """Join the stand queue of the given zone, or of the zone the driver's last position is in: (zone, place)."""
+def check_in(driver: Driver, now: datetime, zone_id: int | None = None, by_dispatcher: bool = False) -> tuple[int, int]:
+    """Join the stand queue of the zone the driver is in (or, for a dispatcher, any active zone): (zone, place).
+
+    A driver's own check-in must be in the zone they are standing in: a queue place is worth a job, and a
+    driver across town must not take the airport's next one.
+    """
     if driver.status != DriverStatus.AVAILABLE:
         raise DispatchConflict("only an available driver can join a stand queue")
-    if zone_id is None:
-        sighting = positions.last_sighting(redis_connection(), driver.id)
-        zone = zone_for_point(sighting.lat, sighting.lon) if sighting else None
-        if zone is None:
+    sighting = positions.last_sighting(redis_connection(), driver.id)
+    here = zone_for_point(sighting.lat, sighting.lon) if sighting else None
+    if zone_id is None or not by_dispatcher:
+        if here is None:
             raise DriverError("no position in any zone yet: send your position first")
-        zone_id = zone.id
+        if zone_id is not None and zone_id != here.id:
+            raise DriverError("a driver can join only the queue of the zone they are in")
+        zone_id = here.id
+    else:
+        zone = db.session.get(Zone, zone_id)
+        if zone is None or not zone.active:
+            raise DriverError("no such active zone")
     stands.join_queue(driver.id, zone_id, now)
     queue_signal(driver_changed, driver_id=driver.id, status=driver.status)
     return stands.place_in_queue(driver.id)

@@ -29,17 +29,11 @@ from notifications.passenger import tell_passenger
 def offer_job(
     booking: Booking, driver: Driver, now: datetime, method: str, eta_min: float | None = None, by_user_id=None
 ) -> DispatchOffer:
-    """Offer a waiting booking to one driver until the office's timeout; ``DispatchConflict`` if either is taken."""
-    move(
-        booking,
-        (BookingStatus.REQUESTED,),
-        BookingStatus.OFFERED,
-        driver_id=driver.id,
-        user_id=by_user_id,
-        event_driver_id=driver.id,
-        data={"method": method},
-        offer_tries=Booking.offer_tries + 1,
-    )
+    """Offer a waiting booking to one driver until the office's timeout; ``DispatchConflict`` if either is taken.
+
+    The booking's move and the offer's row succeed or fail together: no booking is left offered without
+    the offer that will expire it.
+    """
     offer = DispatchOffer(
         booking_id=booking.id,
         driver_id=driver.id,
@@ -51,6 +45,16 @@ def offer_job(
     )
     try:
         with savepoint():
+            move(
+                booking,
+                (BookingStatus.REQUESTED,),
+                BookingStatus.OFFERED,
+                driver_id=driver.id,
+                user_id=by_user_id,
+                event_driver_id=driver.id,
+                data={"method": method},
+                offer_tries=Booking.offer_tries + 1,
+            )
             db.session.add(offer)
             db.session.flush()
     except IntegrityError:
@@ -92,6 +96,8 @@ def accept_offer(offer: DispatchOffer, driver: Driver, now: datetime) -> Booking
         raise DispatchConflict(f"this offer is {offer.outcome} already")
     if offer.expires_at <= now:
         raise DispatchConflict("this offer has expired")
+    # The driver's row first, as every path that changes a driver and a booking does (no deadlock between them).
+    _take_on(driver, now, offer.method)
     condition_ok = db.session.execute(
         update(DispatchOffer)
         .where(
@@ -114,7 +120,6 @@ def accept_offer(offer: DispatchOffer, driver: Driver, now: datetime) -> Booking
         assigned_at=now,
         vehicle_id=_vehicle_id(driver),
     )
-    _take_on(driver, now, offer.method)
     tell_passenger(booking, "driver_assigned", offer.eta_min)
     return booking
 
@@ -177,13 +182,15 @@ def assign_driver(booking: Booking, driver: Driver, now: datetime, by_user_id: i
     blocked = dispatch_block_reason(driver, now, _today(now))
     if blocked:
         raise DispatchConflict(blocked)
-    if driver.status in (DriverStatus.OFFLINE, DriverStatus.BREAK):
+    if booking.status == BookingStatus.ASSIGNED and booking.driver_id == driver.id:
+        raise DispatchConflict(f"booking {booking.id} is already with {driver.call_sign}")
+    if driver.status != DriverStatus.AVAILABLE:
         raise DispatchConflict(f"{driver.call_sign} is {driver.status}")
     previous_driver_id = booking.driver_id if booking.status != BookingStatus.OFFERED else None
+    # The driver's row first, as every path that changes a driver and a booking does (no deadlock between them).
+    _take_on(driver, now, "manual")
     if booking.status == BookingStatus.OFFERED:
         withdraw_offer(booking, now)
-    elif booking.status == BookingStatus.ASSIGNED and booking.driver_id == driver.id:
-        raise DispatchConflict(f"booking {booking.id} is already with {driver.call_sign}")
     allowed = (BookingStatus.REQUESTED, BookingStatus.SCHEDULED, BookingStatus.OFFERED, BookingStatus.ASSIGNED)
     move(
         booking,
@@ -200,7 +207,6 @@ def assign_driver(booking: Booking, driver: Driver, now: datetime, by_user_id: i
     )
     if previous_driver_id:
         release_driver(db.session.get(Driver, previous_driver_id), now)
-    _take_on(driver, now, "manual")
     tell_passenger(booking, "driver_assigned")
     return booking
 

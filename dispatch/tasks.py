@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core.extensions import db
 from core.jobs import in_app_context
@@ -21,11 +21,13 @@ from core.queues import queue, redis_connection
 from core.signals import commit_and_announce, queue_signal
 from core.timewindows import office_date
 from dispatch.auto import dispatch_booking
-from dispatch.models import Booking, BookingEvent, BookingStatus, DispatchOffer, OfferOutcome
+from dispatch.bookings import DispatchConflict
+from dispatch.models import Booking, BookingEvent, BookingStatus, DispatchOffer, OfferOutcome, StandQueueEntry
 from dispatch.offers import expire_offer
 from dispatch.signals import booking_changed, offer_made
 from drivers import positions
 from drivers.services import rebuild_position_index
+from geo.models import Zone
 
 log = logging.getLogger("cabdesk.dispatch")
 
@@ -78,27 +80,59 @@ def release_prebookings(now: datetime) -> list[int]:
 
 @in_app_context
 def sweep_dispatch() -> dict:
-    """Expire overdue offers, release due pre-bookings, and offer waiting jobs again (new drivers may be near)."""
+    """Expire overdue offers, release due pre-bookings, tidy the stand queues, offer waiting jobs again.
+
+    Each item is its own transaction, so one that lost a race (a conflict) does not hold up the rest.
+    """
     now = utcnow()
     rebuilt = _restore_position_index(now)
     overdue = db.session.scalars(
         select(DispatchOffer.id).where(DispatchOffer.outcome == OfferOutcome.PENDING, DispatchOffer.expires_at <= now)
     ).all()
-    expired = [offer_id for offer_id in overdue if expire_offer(offer_id, now) is not None]
-    commit_and_announce()
+    expired = sum(_each(lambda offer_id: expire_offer(offer_id, utcnow()) is not None, overdue))
     released = release_prebookings(now)
     commit_and_announce()
+    left_queues = _tidy_stand_queues(now)
+    commit_and_announce()
     waiting = db.session.scalars(
-        select(Booking)
+        select(Booking.id)
         .where(Booking.status == BookingStatus.REQUESTED, Booking.auto_dispatch.is_(True))
         .order_by(Booking.pickup_at, Booking.id)
         .limit(SWEEP_BATCH)
     ).all()
-    offered = 0
-    for booking in waiting:
-        offered += dispatch_booking(booking, now) is not None
-        commit_and_announce()
-    return {"expired": len(expired), "released": len(released), "offered": offered, "restored": rebuilt}
+    offered = sum(_each(lambda booking_id: dispatch_booking(db.session.get(Booking, booking_id), utcnow()), waiting))
+    return {
+        "expired": expired,
+        "released": len(released),
+        "offered": offered,
+        "restored": rebuilt,
+        "left_queues": left_queues,
+    }
+
+
+def _each(action, ids) -> list[bool]:
+    """Run ``action`` for each id in a transaction of its own; a conflict rolls back that one only."""
+    results = []
+    for item in ids:
+        try:
+            results.append(bool(action(item)))
+            commit_and_announce()
+        except DispatchConflict as exc:
+            db.session.rollback()
+            log.info("sweep: %s", exc)
+            results.append(False)
+    return results
+
+
+def _tidy_stand_queues(now: datetime) -> int:
+    """Take out of the stand queues drivers gone silent and the queues of zones switched off."""
+    stale_before = now.timestamp() - current_app.config["DRIVER_STALE_SECONDS"]
+    silent = set(positions.stale_drivers(redis_connection(), stale_before))
+    entries = db.session.execute(select(StandQueueEntry.id, StandQueueEntry.driver_id, Zone.active).join(Zone)).all()
+    gone = [entry_id for entry_id, driver_id, active in entries if driver_id in silent or not active]
+    if gone:
+        db.session.execute(delete(StandQueueEntry).where(StandQueueEntry.id.in_(gone)))
+    return len(gone)
 
 
 def _restore_position_index(now: datetime) -> int:

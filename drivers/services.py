@@ -8,10 +8,13 @@ from datetime import date, datetime
 from flask import current_app
 from geopy.distance import geodesic
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import LoginAttempt, User
 from accounts.roles import Role
+from core.database import on_commit
+from core.errors import Conflict
 from core.extensions import db
 from core.queues import redis_connection
 from crm.phones import PhoneNumberError, to_e164
@@ -30,6 +33,10 @@ _DUMMY_PIN_HASH = generate_password_hash("not-a-pin")
 
 class DriverError(ValueError):
     """A request about a driver that cannot be carried out, with a message for people."""
+
+
+class DriverStateChanged(Conflict):
+    """The driver's state changed since it was read (another tab, a dispatcher): look again (HTTP 409)."""
 
 
 def _check_pin(pin: str) -> str:
@@ -157,16 +164,33 @@ def set_status(driver: Driver, status: str, now: datetime, today: date) -> None:
     """Record a driver's new state and keep the live index in step (the dispatch engine decides if it may change)."""
     if status not in {s.value for s in DriverStatus}:
         raise DriverError(f"status must be one of: {', '.join(s.value for s in DriverStatus)}")
-    driver.status = status
-    driver.status_changed_at = now
+    seen = driver.status
     db.session.flush()
+    # Conditional on the state read: the driver tapping "offline" and a dispatcher assigning them a job at the
+    # same moment cannot both win.
+    changed = db.session.execute(
+        update(Driver)
+        .where(Driver.id == driver.id, Driver.status == seen)
+        .values(status=status, status_changed_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if changed != 1:
+        db.session.refresh(driver)
+        raise DriverStateChanged(f"driver {driver.call_sign} is {driver.status} now: look again")
+    set_committed_value(driver, "status", status)
+    set_committed_value(driver, "status_changed_at", now)
+    can_be_found = searchable(driver, now, today)
+    # The live index follows once the change is committed: a rolled-back change leaves it as it was.
+    on_commit(lambda: _index_status(driver.id, status, can_be_found))
+
+
+def _index_status(driver_id: int, status: str, can_be_found: bool) -> None:
     redis = redis_connection()
     if status == DriverStatus.OFFLINE:
-        positions.forget(redis, driver.id)
+        positions.forget(redis, driver_id)
     else:
-        can_be_found = searchable(driver, now, today)
-        positions.set_searchable(redis, driver.id, can_be_found)
-        positions.set_state_hint(redis, driver.id, status, can_be_found)
+        positions.set_searchable(redis, driver_id, can_be_found)
+        positions.set_state_hint(redis, driver_id, status, can_be_found)
 
 
 def report_position(driver: Driver, lat: object, lon: object, now: datetime, today: date) -> tuple[float, float]:

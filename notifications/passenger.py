@@ -36,7 +36,8 @@ def passenger_language(booking) -> str:
 
 
 def tell_passenger(booking, kind: str, eta_min: float | None = None) -> OutboundMessage | None:
-    """Queue the ``kind`` text about ``booking`` to its phone, once per booking and kind, in the caller's transaction.
+    """Queue the ``kind`` text about ``booking`` to its phone, once per booking and kind (and driver, for
+    ``driver_assigned``), in the caller's transaction.
 
     Kinds: ``driver_assigned`` (driver, car, plate, ETA), ``driver_arrived`` (car, plate), ``trip_receipt``
     (fare, distance, booking number). Returns the outbox row, or None when the booking lacks what the
@@ -51,9 +52,11 @@ def tell_passenger(booking, kind: str, eta_min: float | None = None) -> Outbound
     if body is None:
         log.warning("booking %s: no %s text, the booking lacks the details it needs", booking.id, kind)
         return None
+    # A reassigned booking tells the passenger of the new driver: the key names the driver for that text.
+    key = f"booking:{booking.id}:{kind}" + (f":{booking.driver_id}" if kind == "driver_assigned" else "")
     return queue_text(
         kind,
-        f"booking:{booking.id}:{kind}",
+        key,
         booking.phone,
         persian_digits(body) if language == "fa" else body,
         language,

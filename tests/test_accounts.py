@@ -107,12 +107,14 @@ def test_logout_needs_post_with_csrf_and_ends_the_session(client, make_user):
     assert client.get("/console/").status_code == 302
 
 
-def test_next_parameter_never_leaves_the_site(client, make_user):
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_next_parameter_never_leaves_the_site(client, make_user, target):
     make_user("agent", "sara")
-    page = client.get("/login?next=https://evil.example/")
+    page = client.get("/login", query_string={"next": target})
     token = csrf_token_of(page.get_data(as_text=True))
     response = client.post(
-        "/login?next=https://evil.example/",
+        "/login",
+        query_string={"next": target},
         data={"username": "sara", "password": PASSWORD, "csrf_token": token},
     )
     assert "evil.example" not in response.headers["Location"]

@@ -200,3 +200,15 @@ def test_the_breakdown_reads_in_the_language_of_whoever_asks(desk):
     assert english["breakdown"][0]["label"] == "Flag-down"
     assert persian["breakdown"][0]["label"] != "Flag-down"
     assert [line["amount"] for line in english["breakdown"]] == [line["amount"] for line in persian["breakdown"]]
+
+
+def test_agents_book_but_do_not_move_trips_along(desk):
+    client, agent, dispatcher = desk
+    driver = add_driver("D5", "09121110005")
+    db.session.commit()
+    client.post(f"/api/drivers/{driver.id}/status", json={"status": "available"}, headers=driver_headers(driver))
+    booking = client.post("/api/bookings", json={"phone": "09121234567", "pickup": point(AZADI)}, headers=agent)
+    url = f"/api/bookings/{booking.get_json()['id']}"
+    client.post(f"{url}/assign", json={"driver_id": driver.id}, headers=dispatcher)
+    assert client.post(f"{url}/progress", json={"status": "arrived"}, headers=agent).status_code == 403
+    assert client.post(f"{url}/progress", json={"status": "arrived"}, headers=dispatcher).status_code == 200

@@ -304,3 +304,86 @@ def test_with_a_routing_service_the_nearest_by_road_time_gets_the_offer(office, 
         offer = dispatch_booking(booking, utcnow())
     assert offer.driver_id == round_the_corner.id
     assert offer.eta_min < 25, "the ETA offered is the road time, not the long way round"
+
+
+def test_a_dispatcher_reassigns_an_assigned_or_offered_job_and_the_passenger_hears_of_the_new_driver(office):
+    from notifications.models import OutboundMessage
+
+    first, second, third = (add_driver(c, f"0912111050{i}") for i, c in enumerate(("A1", "A2", "A3")))
+    for driver in (first, second, third):
+        on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    booking = book()
+    assign_driver(booking, first, utcnow(), None)
+    commit_and_announce()
+    assign_driver(booking, second, utcnow(), None, "first driver stuck in traffic")
+    commit_and_announce()
+    assert (booking.status, booking.driver_id) == ("assigned", second.id)
+    assert (first.status, second.status) == ("available", "busy")
+    texts = db.session.scalars(select(OutboundMessage).where(OutboundMessage.kind == "driver_assigned")).all()
+    assert len(texts) == 2 and "A۲" in texts[1].body  # the passenger reads Persian: Persian digits
+    # From an offer out to one driver, straight to another.
+    other = book(pickup=VANAK, dropoff=TAJRISH)
+    offer = offer_job(other, first, utcnow(), "nearest")
+    commit_and_announce()
+    assign_driver(other, third, utcnow(), None)
+    commit_and_announce()
+    db.session.refresh(offer)
+    assert (other.driver_id, offer.outcome, first.status) == (third.id, "withdrawn", "available")
+
+
+def test_a_van_job_finds_the_van_behind_twenty_five_nearer_sedans(office, redis_client):
+    from drivers import positions
+
+    van = add_driver("V1", "09121110600", vehicle_class="van")
+    on_duty_at(van, (35.7200, 51.3600))  # about 3 km away
+    db.session.commit()
+    now = utcnow().timestamp()
+    for i in range(25):  # sedans everywhere nearer (their rows do not matter: they are not vans)
+        positions.record(redis_client, 90_000 + i, AZADI[0] + i * 1e-4, AZADI[1], now, available=True)
+    booking = book(dropoff=None, vehicle_class="van")
+    offer = dispatch_booking(booking, utcnow())
+    assert offer is not None and offer.driver_id == van.id
+
+
+def test_silent_drivers_at_the_head_of_a_queue_do_not_use_up_its_tries(office, app, redis_client):
+    from drivers import positions
+
+    app.config.update(DISPATCH_MODE="queue_first", QUEUE_TRIES=1)
+    silent, ready = add_driver("Q1", "09121110701"), add_driver("Q2", "09121110702")
+    for driver in (silent, ready):
+        on_duty_at(driver, (35.6850, 51.3300))
+        check_in(driver, utcnow())
+    db.session.commit()
+    redis_client.zadd(positions.SEEN, {silent.id: utcnow().timestamp() - 600})  # the phone died ten minutes ago
+    offer = dispatch_booking(book(), utcnow())
+    assert (offer.driver_id, offer.method) == (ready.id, "queue")
+    db.session.rollback()
+    assert sweep_dispatch()["left_queues"] == 1, "the sweep takes the silent driver out of the queue"
+
+
+def test_a_driver_joins_only_the_queue_of_the_zone_they_are_in(office):
+    driver = add_driver("Q3", "09121110703")
+    on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    with pytest.raises(DriverError, match="zone they are in"):
+        check_in(driver, utcnow(), office["IKA"].id)
+    assert check_in(driver, utcnow(), office["IKA"].id, by_dispatcher=True)[0] == office["IKA"].id
+
+
+def test_a_driver_who_went_offline_meanwhile_is_not_assigned(office, app):
+    from drivers.models import Driver
+    from drivers.services import DriverStateChanged
+
+    driver = add_driver("S1", "09121110801")
+    on_duty_at(driver, NEAR_AZADI)
+    db.session.commit()
+    booking = book()
+    seen_by_dispatcher = db.session.get(Driver, driver.id)  # the board shows them available
+    with app.app_context():  # meanwhile, on the driver's phone
+        change_status(db.session.get(Driver, driver.id), "offline", utcnow())
+        commit_and_announce()
+    with pytest.raises(DriverStateChanged, match="offline now"):
+        assign_driver(booking, seen_by_dispatcher, utcnow(), None)
+    db.session.rollback()
+    assert db.session.get(Booking, booking.id).status == "requested"

@@ -11,10 +11,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from core.errors import Conflict
 from core.extensions import db
 from core.models import utcnow
 from core.signals import commit_and_announce
-from dispatch.bookings import DispatchConflict, Stop, create_booking
+from dispatch.bookings import Stop, create_booking
 from dispatch.models import DRIVER_HELD_STATUSES, Booking, BookingEvent
 from dispatch.offers import assign_driver, offer_job
 from drivers.models import Driver
@@ -60,7 +61,7 @@ def race(app, actions) -> list[str]:
                 prepared()
                 db.session.commit()
                 results[index] = "won"
-            except DispatchConflict:
+            except Conflict:  # DispatchConflict or DriverStateChanged: the loser of the race
                 db.session.rollback()
                 results[index] = "conflict"
             finally:

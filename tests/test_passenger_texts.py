@@ -73,7 +73,10 @@ def test_driver_assigned_in_english_names_the_driver_car_plate_and_eta(trip):
         == "Your taxi is on its way: Reza Ahmadi, white Peugeot 405, plate 12 B 345 - 61, about 5 min away."
     )
     assert (message.to, message.language, message.kind) == (RIDER, "en", "driver_assigned")
-    assert (message.dedupe_key, message.booking_id) == (f"booking:{booking.id}:driver_assigned", booking.id)
+    assert (message.dedupe_key, message.booking_id) == (
+        f"booking:{booking.id}:driver_assigned:{booking.driver_id}",
+        booking.id,
+    )
     assert message.subscriber_id == booking.subscriber_id and message.status == MessageStatus.PENDING
 
 

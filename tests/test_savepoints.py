@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
@@ -30,3 +30,35 @@ def test_a_failed_savepoint_undoes_only_itself(app):
         db.session.flush()
     db.session.commit()
     assert users() == 1
+
+
+def test_a_savepoint_rolled_back_keeps_the_signals_queued_before_it(app):
+    from blinker import Namespace
+
+    from core.signals import commit_and_announce, queue_signal
+
+    heard = []
+    signal = Namespace().signal("test-signal")
+    signal.connect(lambda _app, **payload: heard.append(payload), weak=False)
+    queue_signal(signal, n=1)
+    with pytest.raises(RuntimeError), savepoint():
+        db.session.execute(text("SELECT 1"))
+        raise RuntimeError("a race lost inside the savepoint")
+    commit_and_announce()
+    assert heard == [{"n": 1}]
+
+
+def test_signals_queued_inside_a_savepoint_that_rolled_back_are_not_sent(app):
+    from blinker import Namespace
+
+    from core.signals import commit_and_announce, queue_signal
+
+    heard = []
+    signal = Namespace().signal("test-signal-inner")
+    signal.connect(lambda _app, **payload: heard.append(payload), weak=False)
+    queue_signal(signal, n=1)
+    with pytest.raises(RuntimeError), savepoint():
+        queue_signal(signal, n=2)
+        raise RuntimeError("undone")
+    commit_and_announce()
+    assert heard == [{"n": 1}]
