@@ -153,3 +153,19 @@ def index_drivers(redis, drivers: list[tuple[int, float, float]], seen_at: float
             pipe.geoadd(positions.AVAILABLE, members)
             pipe.zadd(positions.SEEN, {driver_id: seen_at for driver_id, _, _ in chunk})
             pipe.execute()
+
+
+def hint_driver_states(redis, driver_ids: list[int], status: str = "available", searchable: bool = True) -> None:
+    """The live index's state hint of drivers already on duty, as ``drivers.services.set_status`` leaves it.
+
+    A driver who went on duty through the engine has one (``positions.set_state_hint``), and the position fast
+    path (``drivers.services.quick_position``) needs it; drivers loaded by ``insert_drivers`` and ``index_drivers``
+    have none until a first position takes the full path. Written in one pipeline, as ``set_state_hint`` would.
+    """
+    from drivers import positions
+
+    value = f"{status}:{int(searchable)}"
+    with redis.pipeline(transaction=False) as pipe:
+        for start in range(0, len(driver_ids), 10_000):
+            pipe.hset(positions.STATE, mapping=dict.fromkeys(driver_ids[start : start + 10_000], value))
+        pipe.execute()

@@ -982,7 +982,7 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
     """Part 2: the office at work for ``--minutes``, then the reconciliation."""
     from redis import Redis
 
-    from bench.common import index_drivers, points_in_tehran
+    from bench.common import hint_driver_states, index_drivers, points_in_tehran
     from tests.support.live_server import server_environment
     from tests.support.twilio_stub import TwilioStub
 
@@ -1051,6 +1051,9 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
             db.session.remove()
             db.engine.dispose()
         index_drivers(redis, [tuple(row) for row in where], time.time())
+        # On duty since before the run: their state hint is there, as change_status left it, so the mover's
+        # reports take the location route's fast path from the start (not a whole fleet's first shift position).
+        hint_driver_states(redis, [row[0] for row in where])
         seconds = args.minutes * 60
         mover_out = workdir / "mover.json"
         mover = _spawn(

@@ -1,8 +1,8 @@
 """`make demo`: the whole office on one machine.
 
 Starts Redis, brings the database up to date, loads the demo office into an empty database, then
-runs the web console, an RQ worker (with RQ's scheduler for delayed jobs) and the cron scheduler
-until Ctrl-C or SIGTERM, which stops every process it started.
+runs the web console, an RQ worker (with RQ's scheduler for delayed jobs), the cron scheduler and
+the driver simulator until Ctrl-C or SIGTERM, which stops every process it started.
 """
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ def main() -> None:
         manager.add_process(
             "cron", f"{VENV_BIN / 'rq'} cron --url {env['REDIS_URL']} cron_jobs", env=env, cwd=str(ROOT)
         )
+        # Some of the demo's drivers on the road (demo/simulator.py), so bookings are dispatched with nobody
+        # logged in on the driver page.
+        manager.add_process("drivers", f"{' '.join(flask)} demo drive", env=env, cwd=str(ROOT))
 
         host = options.host if options.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
         print(f"\nCabdesk is starting at http://{host}:{options.port}/  (Ctrl-C stops everything)")
@@ -109,6 +112,7 @@ def main() -> None:
         for username, password in DEMO_LOGINS:
             print(f"  {username:<11} {password}")
         print("Drivers: the phone page is /driver/ — log in with any demo driver's number and PIN 1404")
+        print("         (the drivers process simulates up to 20 of them and logs their call signs: pick another)")
         print(f"Redis: {urlsplit(env['REDIS_URL']).netloc}\n", flush=True)
         manager.loop()
         code = manager.returncode or 0
