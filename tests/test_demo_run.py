@@ -1,4 +1,4 @@
-"""`make demo`'s runner: everything comes up, answers, and everything stops on SIGTERM."""
+"""`make demo`'s runner: everything comes up, answers, its simulated drivers drive, and everything stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from redis import Redis
 
+from drivers.positions import POSITIONS
 from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,9 @@ def test_demo_serves_the_console_and_stops_everything(tmp_path, stop_signal):
         looked_up = session.get(f"{base}/console/", params={"phone": "09"}, timeout=5)
         assert looked_up.status_code == 200
         assert processes_started_for(str(instance)), "the demo's processes should be running"
+        # The driver simulator (the "drivers" process) puts its drivers on the map within a tick or two.
+        with Redis(port=redis_port) as redis:
+            wait_until(lambda: redis.zcard(POSITIONS) > 0, timeout=60, what="a simulated driver's position in Redis")
     finally:
         demo.send_signal(stop_signal)
         code = demo.wait(timeout=60)
