@@ -320,9 +320,25 @@ def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng
 # -- the run ------------------------------------------------------------------------------------------
 
 
-def _token_lookups(redis) -> int:
-    """Redis SETs so far: on this server only ``api.fast_auth`` sets plain keys, once a token is looked up in the DB."""
-    return int(redis.info("commandstats").get("cmdstat_set", {}).get("calls", 0))
+def _server_counts(redis) -> Counter:
+    """What the server has done so far, from Redis' command counts.
+
+    ``token_lookups``: SETs — on this server only ``api.fast_auth`` sets plain keys, once it has looked a token
+    up in the database. ``db_copies``: HSETs — on the fast path only ``positions.record(..., persisted=True)``
+    runs one, when the request also UPDATEs the driver's row (the full path adds the state hint's HSET).
+    """
+    stats = redis.info("commandstats")
+    return Counter(
+        token_lookups=int(stats.get("cmdstat_set", {}).get("calls", 0)),
+        db_copies=int(stats.get("cmdstat_hset", {}).get("calls", 0)),
+    )
+
+
+def _measured(phase: Phase, redis, before: Counter, sent: int) -> dict:
+    """The phase's figures, with what its requests (warm-up included: ``sent``) made the server do."""
+    done = _server_counts(redis)
+    done.subtract(before)
+    return phase.figures() | {"sent": sent, **done}
 
 
 def run(args, results: dict, workdir: Path) -> None:
@@ -350,9 +366,9 @@ def run(args, results: dict, workdir: Path) -> None:
             f"shift start: every driver's first position ({len(fleet):,}, the full path), "
             f"{args.connections} connections"
         )
-        before = _token_lookups(redis)
+        before = _server_counts(redis)
         phase = run_phase(url, "first positions", first, args.connections, 0.0, 60 + len(fleet) / 20)
-        results["first_positions"] = phase.figures() | {"token_lookups": _token_lookups(redis) - before}
+        results["first_positions"] = _measured(phase, redis, before, len(fleet))
         figures = results["first_positions"]
         log(f"  {figures['per_second']}/s, p99 {figures['latency']['p99_ms']} ms, {figures['statuses']}")
         positions, state = position_requests(host, fleet, rng)
@@ -362,9 +378,9 @@ def run(args, results: dict, workdir: Path) -> None:
             entry = {}
             for name, make in (("trivial", trivial), ("positions", positions)):
                 log(f"round {number + 1}: {name}, {args.connections} connections, {args.seconds:g} s")
-                before = _token_lookups(redis)
+                before, sent = _server_counts(redis), state["next"]
                 phase = run_phase(url, name, make, args.connections, args.warmup, args.seconds)
-                entry[name] = phase.figures() | {"token_lookups": _token_lookups(redis) - before}
+                entry[name] = _measured(phase, redis, before, state["next"] - sent if name == "positions" else None)
                 figures = entry[name]
                 log(f"  {figures['per_second']}/s, p99 {figures['latency']['p99_ms']} ms, {figures['statuses']}")
             entry["ratio"] = _ratio(entry["positions"]["per_second"], entry["trivial"]["per_second"])
@@ -437,13 +453,20 @@ def table(results: dict) -> str:
         )
     if "statements_per_report" in results:
         s = results["statements_per_report"]
-        lookups = [r["positions"].get("token_lookups") for r in results.get("rounds", [])]
         lines.append(
             f"{results['drivers']:,} drivers ({results['created']} via create_driver at "
             f"{results.get('create_driver_s_each')} s each); one report every "
-            f"{results.get('reports_per_driver_interval_s')} s a driver at that rate; tokens looked up in the "
-            f"database during the position phases (cache fills): {lookups}"
+            f"{results.get('reports_per_driver_interval_s')} s a driver at that rate"
         )
+        for number, entry in enumerate(results.get("rounds", []), start=1):
+            f = entry["positions"]
+            if f.get("sent"):
+                copies, lookups = f.get("db_copies", 0), f.get("token_lookups", 0)
+                lines.append(
+                    f"  round {number}, of {f['sent']:,} position requests (warm-up included): {copies:,} wrote the "
+                    f"database copy ({100 * copies / f['sent']:.0f} %), {lookups:,} looked their token up "
+                    f"({100 * lookups / f['sent']:.0f} %)"
+                )
         lines.append(
             "SQL statements and in-process time (Flask test client, p50) of one position request"
             + ("" if s.get("paths_as_labelled") else " (PATHS NOT AS LABELLED: no state hint?)")
