@@ -19,7 +19,7 @@ from accounts.services import token_digest, user_for_token
 from core.queues import redis_connection
 from drivers.services import driver_for_user
 
-TOKEN_CACHE_SECONDS = 60
+TOKEN_CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from geo.points import PointError, check_point
 MAX_SPEED_KMH = 250.0
 # A jump shorter than this is GPS noise whatever the time between reports.
 NOISE_KM = 0.5
-# The database copy of a position is refreshed at most this often: Redis carries the live stream.
-POSITION_DB_EVERY_S = 30
+# The database copy of a position is refreshed at most this often: Redis carries the live stream, and the
+# copy is only for rebuilding the index after Redis lost it (a driver's next report puts them right anyway).
+POSITION_DB_EVERY_S = 60
 _DUMMY_PIN_HASH = generate_password_hash("not-a-pin")
 
 
