@@ -184,7 +184,7 @@ def driver_location_route(driver_id: int):
         body = json_body()
         point = quick_position(driver_id, body.get("lat"), body.get("lon"), utcnow())
         if point is not None:
-            if db.session.in_transaction():  # the database copy was refreshed this time
+            if db.session().in_transaction():  # the database copy was refreshed this time
                 db.session.commit()
             return jsonify(lat=point[0], lon=point[1])
         driver = _driver_or_404(driver_id)
