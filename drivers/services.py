@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from flask import current_app
 from geopy.distance import geodesic
@@ -234,10 +234,11 @@ def _refuse_jump(last: positions.Sighting | None, point: tuple[float, float], at
 def quick_position(driver_id: int, lat: object, lon: object, now: datetime) -> tuple[float, float] | None:
     """The fast path for the stream of positions of a driver already on duty and in view: Redis only.
 
-    Drivers' phones report every few seconds, so this path reads no rows: the driver's state comes from
-    the index's hint (written whenever the state changes) and the database copy is one UPDATE every
-    ``POSITION_DB_EVERY_S``. None when the index cannot vouch for the driver (no hint, offline, or just
-    coming into view, when waiting jobs must be offered): the caller then takes ``report_position``'s way.
+    Drivers' phones report every few seconds, so this path touches no rows: the driver's state comes from
+    the index's hint (written whenever the state changes) and ``copy_positions_to_database`` copies the
+    positions to the database once a minute for all drivers at once. None when the index cannot vouch for
+    the driver (no hint, offline, or just coming into view, when waiting jobs must be offered): the caller
+    then takes ``report_position``'s way.
     The hint may be a moment out of date; dispatch checks every candidate against the database anyway.
     """
     try:
@@ -251,14 +252,32 @@ def quick_position(driver_id: int, lat: object, lon: object, now: datetime) -> t
     if state is None or state.status == DriverStatus.OFFLINE or state.last is None or at - state.last.at > stale_after:
         return None
     _refuse_jump(state.last, point, at)
-    persist = state.persisted_at is None or at - state.persisted_at >= POSITION_DB_EVERY_S
-    if persist:
-        db.session.execute(
-            update(Driver).where(Driver.id == driver_id).values(last_lat=point[0], last_lon=point[1], last_seen_at=now),
-            execution_options={"synchronize_session": False},
-        )
-    positions.record(redis, driver_id, point[0], point[1], at, state.searchable, persisted=persist)
+    positions.record(redis, driver_id, point[0], point[1], at, state.searchable)
     return point
+
+
+def copy_positions_to_database(now: datetime) -> int:
+    """Copy the live index's recent positions to the drivers' rows in one statement (for rebuilding the index).
+
+    One bulk UPDATE a minute instead of one per report: the stream of positions never waits for the
+    database's write lock.
+    """
+    redis = redis_connection()
+    recent = redis.zrangebyscore(positions.SEEN, now.timestamp() - POSITION_DB_EVERY_S * 2, "+inf", withscores=True)
+    if not recent:
+        return 0
+    ids = [int(member) for member, _ in recent]
+    where = redis.geopos(positions.POSITIONS, *ids)
+    rows = [
+        {"id": driver_id, "last_lat": point[1], "last_lon": point[0], "last_seen_at": datetime.fromtimestamp(at, UTC)}
+        for driver_id, (_, at), point in zip(ids, recent, where, strict=True)
+        if point is not None
+    ]
+    existing = set(db.session.scalars(select(Driver.id).where(Driver.id.in_([r["id"] for r in rows]))))
+    rows = [row for row in rows if row["id"] in existing]
+    if rows:
+        db.session.execute(update(Driver), rows)
+    return len(rows)
 
 
 def rebuild_position_index(now: datetime, today: date) -> int:

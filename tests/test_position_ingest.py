@@ -57,16 +57,23 @@ def test_after_the_first_position_the_stream_reads_no_rows(phone, redis_client):
     assert redis_client.zscore(positions.AVAILABLE, driver_id) is not None, "still findable by the dispatcher"
 
 
-def test_the_database_copy_is_refreshed_every_minute(phone, redis_client):
+def test_the_stream_writes_no_rows_and_the_minute_job_copies_it_to_the_database(phone, redis_client):
+    from drivers.tasks import copy_positions
+
     client, headers, driver_id, url = phone
     client.post(url, json={"lat": AZADI[0], "lon": AZADI[1]}, headers=headers)
-    client.post(url, json={"lat": NEAR_AZADI[0], "lon": NEAR_AZADI[1]}, headers=headers)
+    with statements() as seen:
+        client.post(url, json={"lat": NEAR_AZADI[0], "lon": NEAR_AZADI[1]}, headers=headers)
+    assert seen == [], "the stream of positions waits for no database lock"
     db.session.expire_all()
-    assert db.session.get(Driver, driver_id).last_lat == pytest.approx(AZADI[0]), "not copied again within the minute"
-    redis_client.hset(positions.PERSISTED, driver_id, utcnow().timestamp() - 61)
-    client.post(url, json={"lat": NEAR_AZADI[0], "lon": NEAR_AZADI[1] + 0.0005}, headers=headers)
+    assert db.session.get(Driver, driver_id).last_lat == pytest.approx(AZADI[0])
+    assert copy_positions() == 1
     db.session.expire_all()
-    assert db.session.get(Driver, driver_id).last_lat == pytest.approx(NEAR_AZADI[0])
+    driver = db.session.get(Driver, driver_id)
+    assert (driver.last_lat, driver.last_lon) == (
+        pytest.approx(NEAR_AZADI[0], abs=1e-5),
+        pytest.approx(NEAR_AZADI[1], abs=1e-5),
+    )
 
 
 def test_bad_tokens_other_drivers_and_jumps_are_refused_on_the_fast_path(phone, client):
