@@ -324,8 +324,8 @@ def _server_counts(redis) -> Counter:
     """What the server has done so far, from Redis' command counts.
 
     ``token_lookups``: SETs — on this server only ``api.fast_auth`` sets plain keys, once it has looked a token
-    up in the database. ``db_copies``: HSETs — on the fast path only ``positions.record(..., persisted=True)``
-    runs one, when the request also UPDATEs the driver's row (the full path adds the state hint's HSET).
+    up in the database. ``db_copies``: HSETs — only the full path runs them now (its state hint and its own
+    copy to the row); the fast path writes no row since ``drivers.tasks.copy_positions`` copies once a minute.
     """
     stats = redis.info("commandstats")
     return Counter(

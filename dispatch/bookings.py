@@ -21,7 +21,7 @@ from core.signals import queue_signal
 from crm.models import Address, Subscriber
 from dispatch.models import Booking, BookingEvent, BookingStatus
 from dispatch.signals import booking_changed
-from fares.services import QuoteError, breakdown, quote_trip
+from fares.services import MAX_DAYS_AHEAD, PAST_GRACE_MINUTES, QuoteError, breakdown, quote_trip
 from geo.points import PointError, check_in_service_area
 from geo.zones import zone_for_point, zone_index
 
@@ -137,8 +137,6 @@ def _field_of(quote_message: str) -> str | None:
 
 def check_pickup_time(pickup_at: datetime, now: datetime) -> None:
     """Refuse a pickup time already past (beyond a few minutes' grace) or too far ahead."""
-    from fares.services import MAX_DAYS_AHEAD, PAST_GRACE_MINUTES
-
     if (now - pickup_at).total_seconds() > PAST_GRACE_MINUTES * 60:
         raise BookingError("the pickup time has passed", "pickup_at")
     if (pickup_at - now).days > MAX_DAYS_AHEAD:

@@ -16,10 +16,9 @@ from redis import Redis
 POSITIONS = "cabdesk:drivers:positions"
 AVAILABLE = "cabdesk:drivers:available"
 SEEN = "cabdesk:drivers:seen"
-# Hints for the position fast path: each driver's state as last set ("available:1": state and whether they
-# were searchable then), and when their position was last copied to the database (Unix time).
+# The hint for the position fast path: each driver's state as last set ("available:1": state and whether
+# they were searchable then).
 STATE = "cabdesk:drivers:state"
-PERSISTED = "cabdesk:drivers:persisted"
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,11 @@ class NearbyDriver:
 
 @dataclass(frozen=True)
 class QuickState:
-    """What the index knows of a driver, read in one round trip: the state hint, last sighting, last copy to the DB."""
+    """What the index knows of a driver, read in one round trip: the state hint and the last sighting."""
 
     status: str
     searchable: bool
     last: Sighting | None
-    persisted_at: float | None
 
 
 def quick_state(redis: Redis, driver_id: int) -> QuickState | None:
@@ -55,15 +53,14 @@ def quick_state(redis: Redis, driver_id: int) -> QuickState | None:
         pipe.hget(STATE, driver_id)
         pipe.geopos(POSITIONS, driver_id)
         pipe.zscore(SEEN, driver_id)
-        pipe.hget(PERSISTED, driver_id)
-        hint, position, seen, persisted = pipe.execute()
+        hint, position, seen = pipe.execute()
     if hint is None:
         return None
     status, _, flag = hint.decode().partition(":")
     last = None
     if position and position[0] is not None and seen is not None:
         last = Sighting(lat=position[0][1], lon=position[0][0], at=seen)
-    return QuickState(status, flag == "1", last, float(persisted) if persisted is not None else None)
+    return QuickState(status, flag == "1", last)
 
 
 def set_state_hint(redis: Redis, driver_id: int, status: str, searchable: bool) -> None:
@@ -83,13 +80,8 @@ def last_sighting(redis: Redis, driver_id: int) -> Sighting | None:
     return Sighting(lat=lat, lon=lon, at=seen)
 
 
-def record(
-    redis: Redis, driver_id: int, lat: float, lon: float, at: float, available: bool, persisted: bool = False
-) -> None:
-    """Put a driver at a position; in the searchable set only when they may be offered jobs.
-
-    ``persisted``: the position was also copied to the database now.
-    """
+def record(redis: Redis, driver_id: int, lat: float, lon: float, at: float, available: bool) -> None:
+    """Put a driver at a position; in the searchable set only when they may be offered jobs."""
     with redis.pipeline(transaction=True) as pipe:
         pipe.geoadd(POSITIONS, (lon, lat, driver_id))
         pipe.zadd(SEEN, {driver_id: at})
@@ -97,8 +89,6 @@ def record(
             pipe.geoadd(AVAILABLE, (lon, lat, driver_id))
         else:
             pipe.zrem(AVAILABLE, driver_id)
-        if persisted:
-            pipe.hset(PERSISTED, driver_id, at)
         pipe.execute()
 
 
@@ -120,7 +110,6 @@ def forget(redis: Redis, driver_id: int) -> None:
         pipe.zrem(AVAILABLE, driver_id)
         pipe.zrem(SEEN, driver_id)
         pipe.hset(STATE, driver_id, "offline:0")
-        pipe.hdel(PERSISTED, driver_id)
         pipe.execute()
 
 

@@ -214,7 +214,7 @@ def report_position(driver: Driver, lat: object, lon: object, now: datetime, tod
     driver.came_into_view = last is None or at - last.at > stale_after
     persist = driver.last_seen_at is None or (now - driver.last_seen_at).total_seconds() >= POSITION_DB_EVERY_S
     can_be_found = searchable(driver, now, today)
-    positions.record(redis, driver.id, point[0], point[1], at, can_be_found, persisted=persist)
+    positions.record(redis, driver.id, point[0], point[1], at, can_be_found)
     positions.set_state_hint(redis, driver.id, driver.status, can_be_found)
     if persist:
         driver.last_lat, driver.last_lon, driver.last_seen_at = point[0], point[1], now
