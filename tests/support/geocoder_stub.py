@@ -8,11 +8,9 @@ no thread outlives the test.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,17 +50,17 @@ class GeocoderStub(LoopbackServer):
         if self.hang:
             self.release.wait(timeout=10)  # bounded, and stop() releases it at once
         if self.fail:
-            return self._send(handler, 500, {"error": "stub told to fail"})
+            return self.send(handler, 500, {"error": "stub told to fail"})
         if parts.path.endswith("/api"):
-            return self._send(handler, 200, self._photon(self._search(query.get("q", ""))))
+            return self.send(handler, 200, self._photon(self._search(query.get("q", ""))))
         if parts.path.startswith("/photon") and parts.path.endswith("/reverse"):
-            return self._send(handler, 200, self._photon(self._nearest(query)))
+            return self.send(handler, 200, self._photon(self._nearest(query)))
         if parts.path == "/search":
-            return self._send(handler, 200, [self._nominatim(p) for p in self._search(query.get("q", ""))])
+            return self.send(handler, 200, [self._nominatim(p) for p in self._search(query.get("q", ""))])
         if parts.path == "/reverse":
             found = self._nearest(query)
-            return self._send(handler, 200, self._nominatim(found[0]) if found else {"error": "Unable to geocode"})
-        return self._send(handler, 404, {"error": "no such endpoint"})
+            return self.send(handler, 200, self._nominatim(found[0]) if found else {"error": "Unable to geocode"})
+        return self.send(handler, 404, {"error": "no such endpoint"})
 
     def _search(self, text: str) -> list[dict]:
         text = text.casefold()
@@ -101,25 +99,7 @@ class GeocoderStub(LoopbackServer):
         ]
         return {"type": "FeatureCollection", "features": features}
 
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test): nothing left to answer
 
-
-@contextmanager
-def geocoder_stub() -> Iterator[GeocoderStub]:
+def geocoder_stub() -> AbstractContextManager[GeocoderStub]:
     """A running stub, stopped on exit."""
-    stub = GeocoderStub()
-    stub.start()
-    try:
-        yield stub
-    finally:
-        stub.stop()
+    return GeocoderStub().running()

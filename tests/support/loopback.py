@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -54,3 +57,30 @@ class LoopbackServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    @contextmanager
+    def running(self) -> Iterator[LoopbackServer]:
+        """Start the server, yield it, and stop it on the way out whatever happened."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    @staticmethod
+    def send(handler: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        """Answer with ``body``: bytes as an HTML page, anything else as JSON; a client that gave up is no error."""
+        if isinstance(body, bytes):
+            data, kind = body, "text/html"
+        else:
+            data, kind = json.dumps(body, ensure_ascii=False).encode(), "application/json; charset=utf-8"
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", kind)
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing left to answer

@@ -9,10 +9,8 @@ JSON, or to hang (on the Event that ``stop()`` sets). Every request is recorded.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,26 +49,26 @@ class OsrmStub(LoopbackServer):
         self.requests.append((parts.path, query))
         if self.mode == "hang":
             self.release.wait(timeout=10)  # bounded, and stop() releases it at once
-            return self._send(handler, 504, {"code": "Timeout"})
+            return self.send(handler, 504, {"code": "Timeout"})
         if self.mode == "fail":
-            return self._send(handler, 500, b"Internal Server Error")
+            return self.send(handler, 500, b"Internal Server Error")
         if self.mode == "garbage":
-            return self._send(handler, 200, b"<html>proxy login</html>")
+            return self.send(handler, 200, b"<html>proxy login</html>")
         segments = parts.path.strip("/").split("/")
         if len(segments) != 4 or segments[2] != "driving":
-            return self._send(handler, 400, {"code": "InvalidUrl", "message": f"URL string malformed: {parts.path}"})
+            return self.send(handler, 400, {"code": "InvalidUrl", "message": f"URL string malformed: {parts.path}"})
         if segments[0] != "route" or segments[1] != "v1":
-            return self._send(handler, 400, {"code": "InvalidService", "message": "Service not found"})
+            return self.send(handler, 400, {"code": "InvalidService", "message": "Service not found"})
         try:
             points = [tuple(float(n) for n in pair.split(",")) for pair in segments[3].split(";")]
             if len(points) < 2 or any(len(p) != 2 or not (-180 <= p[0] <= 180 and -90 <= p[1] <= 90) for p in points):
                 raise ValueError
         except ValueError:
-            return self._send(handler, 400, {"code": "InvalidQuery", "message": "Query string malformed"})
+            return self.send(handler, 400, {"code": "InvalidQuery", "message": "Query string malformed"})
         if self.mode == "no_route":
-            return self._send(handler, 400, {"code": "NoRoute", "message": "Impossible route between points"})
+            return self.send(handler, 400, {"code": "NoRoute", "message": "Impossible route between points"})
         if self.mode == "empty":
-            return self._send(handler, 200, {"code": "Ok", "routes": [], "waypoints": []})
+            return self.send(handler, 200, {"code": "Ok", "routes": [], "waypoints": []})
         metres, seconds = (
             (self.answer_for and self.answer_for(points[0], points[1]))
             or self.answer
@@ -79,33 +77,14 @@ class OsrmStub(LoopbackServer):
         measures = {"distance": metres, "duration": seconds, "weight": seconds}
         route = {**measures, "weight_name": "routability", "legs": [{**measures, "summary": "", "steps": []}]}
         waypoints = [{"hint": "stub", "distance": 3.2, "name": "", "location": list(p)} for p in points]
-        return self._send(handler, 200, {"code": "Ok", "routes": [route], "waypoints": waypoints})
+        return self.send(handler, 200, {"code": "Ok", "routes": [route], "waypoints": waypoints})
 
     @staticmethod
     def _model(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
         metres = round(_metres(start, end) * ROAD_FACTOR, 1)
         return metres, round(metres / (SPEED_KMH / 3.6), 1)
 
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        kind = "text/html" if isinstance(body, bytes) else "application/json; charset=UTF-8"
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", kind)
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test): nothing left to answer
 
-
-@contextmanager
-def osrm_stub() -> Iterator[OsrmStub]:
+def osrm_stub() -> AbstractContextManager[OsrmStub]:
     """A running stub, stopped on exit."""
-    stub = OsrmStub()
-    stub.start()
-    try:
-        yield stub
-    finally:
-        stub.stop()
+    return OsrmStub().running()

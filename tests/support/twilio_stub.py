@@ -15,14 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import math
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -182,7 +180,7 @@ class TwilioStub(LoopbackServer):
             headers: dict[str, str] = {}
         except _Reply as reply:
             status, body, headers = reply.status, reply.body, reply.headers
-        self._send(handler, status, body, headers)
+        self.send(handler, status, body, {"Twilio-Request-Id": new_sid("RQ"), **headers})
 
     @staticmethod
     def _credentials(header: str) -> tuple[str | None, str | None]:
@@ -367,28 +365,7 @@ class TwilioStub(LoopbackServer):
             call["date_updated"] = twilio_date()
             return 200, dict(call)
 
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.send_header("Twilio-Request-Id", new_sid("RQ"))
-            for name, value in headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test): nothing left to answer
 
-
-@contextmanager
-def twilio_stub(account_sid: str, auth_token: str) -> Iterator[TwilioStub]:
+def twilio_stub(account_sid: str, auth_token: str) -> AbstractContextManager[TwilioStub]:
     """A running stub accepting these credentials, stopped on exit."""
-    stub = TwilioStub(account_sid, auth_token)
-    stub.start()
-    try:
-        yield stub
-    finally:
-        stub.stop()
+    return TwilioStub(account_sid, auth_token).running()
