@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
-from flask_login import current_user, login_required
+from flask import abort, session
+from flask_login import current_user, login_required, login_user
 
 from accounts.models import User
 from accounts.roles import Area
@@ -26,6 +26,16 @@ def load_user_from_bearer(req) -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return user_for_token(token.strip())
+
+
+def begin_session(user: User) -> str | None:
+    """Log ``user`` in on a fresh session (no fixation), keeping the language chosen on the login page; returns it."""
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+    login_user(user)
+    return language
 
 
 def area_required(area: Area):

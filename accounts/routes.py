@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
+from accounts.auth import begin_session
 from accounts.forms import LoginForm, PreferencesForm
 from accounts.roles import Area
 from accounts.services import authenticate, is_locked_out
@@ -71,14 +72,11 @@ def login():
             user = authenticate(form.username.data, form.password.data, addr)
             db.session.commit()
             if user is not None:
-                language = session.get("language")
-                session.clear()  # a fresh session on login: no fixation
-                if language:
-                    session["language"] = language
+                language = begin_session(user)
+                if language and not user.language:
                     # A choice made on the login page becomes the user's own if they had none.
-                    user.language = user.language or language
+                    user.language = language
                     db.session.commit()
-                login_user(user)
                 return redirect(_safe_next(request.args.get("next")) or landing_page())
             flash(_("Wrong username or password."), "error")
             status = 401

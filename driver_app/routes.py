@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from accounts.auth import area_required
+from accounts.auth import area_required, begin_session
 from accounts.models import User
 from accounts.roles import Area
 from accounts.services import is_locked_out
@@ -62,11 +62,7 @@ def login():
                 user.last_login_at = utcnow()
             db.session.commit()
             if user is not None:
-                language = session.get("language")
-                session.clear()  # a fresh session on login: no fixation
-                if language:
-                    session["language"] = language
-                login_user(user)
+                begin_session(user)
                 return redirect(url_for("driver_app.page"))
             flash(_("Wrong mobile number or PIN."), "error")
             status = 401
