@@ -55,8 +55,18 @@ from pathlib import Path
 
 from rq.worker import Worker
 
-# The process helpers of the screen-pop benchmark: one way to start and stop servers in every benchmark.
-from bench.screen_pop_bench import _spawn, _stop, code_version, gunicorn, log, percentile, redis_server, summary
+from bench.processes import (
+    BenchTimeout,
+    arm_time_limit,
+    code_version,
+    gunicorn,
+    log,
+    percentile,
+    redis_server,
+    spawn,
+    stop_process,
+    summary,
+)
 from core.worker import CabdeskWorker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,18 +77,6 @@ AUTH_TOKEN = "dispatch-bench-auth-token"  # noqa: S105 (the Twilio stand-in on l
 OFFICE_NUMBER = "+982188888888"
 DISPATCHER_ID = 1  # the dispatcher's user id; drivers' ids start above it
 FIRST_DRIVER_ID = 1001
-
-
-class BenchTimeout(Exception):
-    """The whole run went past --time-limit."""
-
-
-def _alarm(_signum, _frame):
-    raise BenchTimeout
-
-
-def _terminated(signum, _frame):
-    raise SystemExit(128 + signum)
 
 
 def _ms(value) -> str:
@@ -197,13 +195,13 @@ def rq_processes(env: dict[str, str], workdir: Path, workers: int, worker_class:
             args = [rq, "worker", "--with-scheduler", "--url", env["REDIS_URL"], "-w", worker_class, "default"]
             output = open(workdir / f"worker{number}.log", "wb")  # noqa: SIM115 (closed below)
             logs.append(output)
-            processes[f"rq worker {number + 1}"] = _spawn(
+            processes[f"rq worker {number + 1}"] = spawn(
                 args, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
             )
         if cron:
             output = open(workdir / "cron.log", "wb")  # noqa: SIM115 (closed below)
             logs.append(output)
-            processes["rq cron"] = _spawn(
+            processes["rq cron"] = spawn(
                 [rq, "cron", "--url", env["REDIS_URL"], "cron_jobs"],
                 cwd=PROJECT_ROOT,
                 env=env,
@@ -213,7 +211,7 @@ def rq_processes(env: dict[str, str], workdir: Path, workers: int, worker_class:
         yield processes
     finally:
         for name, process in processes.items():
-            _stop(process, name, 15)
+            stop_process(process, name, 15)
         for output in logs:
             output.close()
 
@@ -1056,7 +1054,7 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
         hint_driver_states(redis, [row[0] for row in where])
         seconds = args.minutes * 60
         mover_out = workdir / "mover.json"
-        mover = _spawn(
+        mover = spawn(
             [
                 sys.executable,
                 "-m",
@@ -1076,7 +1074,7 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
             cwd=PROJECT_ROOT,
             env=env,
         )
-        stack.callback(lambda: mover.poll() is None and _stop(mover, "mover", 10))
+        stack.callback(lambda: mover.poll() is None and stop_process(mover, "mover", 10))
         office = Office(url, dispatcher, tokens, args, rng)
         stack.callback(office.scheduler.close)
         time.sleep(2)  # the mover under way
@@ -1130,7 +1128,7 @@ def run_sustained(args, results: dict, workdir: Path) -> None:
         worker_cpu = sum(cpu_after[n] - cpu_before[n] for n in cpu_before if n.startswith("rq worker"))
         figures["worker_cpu_ms_per_job"] = round(1000 * worker_cpu / finished, 1) if finished else None
         office.scheduler.close()
-        _stop(mover, "mover", 30)
+        stop_process(mover, "mover", 30)
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             figures["mover"] = json.loads(mover_out.read_text())
         figures["conflicts_raised"] = {key.decode(): int(value) for key, value in redis.hgetall(CONFLICTS_KEY).items()}
@@ -1383,9 +1381,7 @@ def main(argv: list[str] | None = None) -> int:
         "code": code_version(),
         "target_nearest_p99_ms_at_100000": TARGET_P99_MS,
     }
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(math.ceil(limit))
+    arm_time_limit(limit)
     started = time.perf_counter()
     status = 0
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-dispatch-"))

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import random
@@ -44,23 +43,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.screen_pop_bench import code_version, gunicorn, log, redis_server, summary
+from bench.processes import BenchTimeout, arm_time_limit, code_version, gunicorn, log, redis_server, summary
 
 TARGET_RATIO = 0.5
 TRIVIAL_PATH = "/static/favicon.svg"
 FIRST_BULK_ID = 1001  # bulk-inserted drivers (and their users and cars) take ids from here
-
-
-class BenchTimeout(Exception):
-    """The whole run went past --time-limit."""
-
-
-def _alarm(_signum, _frame):
-    raise BenchTimeout
-
-
-def _terminated(signum, _frame):
-    raise SystemExit(128 + signum)
 
 
 # -- the data set ------------------------------------------------------------------------------------
@@ -517,9 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         "trivial_route": TRIVIAL_PATH,
         "target_ratio": TARGET_RATIO,
     }
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(math.ceil(limit))
+    arm_time_limit(limit)
     started = time.perf_counter()
     status = 0
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-ingest-"))

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import gc
 import itertools
 import json
-import math
 import os
 import platform
 import random
@@ -38,18 +36,27 @@ import re
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+
+from bench.processes import (
+    BenchTimeout,
+    arm_time_limit,
+    code_version,
+    gunicorn,
+    log,
+    redis_server,
+    summary,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "/console"
@@ -61,132 +68,6 @@ TARGET_RATIO = 2.0  # pop p99 / ping p99
 GUNICORN_THREADS = 50
 BATCH = 20_000  # subscribers per executemany
 TRACE_ENV = "SCREEN_POP_TRACE"
-
-
-def log(message: str) -> None:
-    """Progress goes to stderr, so stdout carries the table and the JSON line only."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-class BenchTimeout(Exception):
-    """The whole run went past --time-limit."""
-
-
-def _alarm(_signum, _frame):
-    raise BenchTimeout
-
-
-def _terminated(signum, _frame):
-    raise SystemExit(128 + signum)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..1)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def summary(values: list[float]) -> dict:
-    """n, p50, p99 and max of times in seconds, as milliseconds."""
-
-    def ms(value):
-        return None if value is None else round(value * 1000, 2)
-
-    return {
-        "n": len(values),
-        "p50_ms": ms(percentile(values, 0.50)),
-        "p99_ms": ms(percentile(values, 0.99)),
-        "max_ms": ms(max(values) if values else None),
-    }
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """In the child (Linux): SIGTERM when the benchmark dies without cleaning up (SIGKILL, a crash)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _spawn(args: list[str], **kwargs) -> subprocess.Popen:
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    return subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=preexec, **kwargs)
-
-
-def _stop(process: subprocess.Popen, name: str, grace: float) -> None:
-    """SIGTERM, then SIGKILL if it does not go within ``grace`` seconds."""
-    if process.poll() is not None:
-        log(f"{name} had already exited (status {process.returncode})")
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        log(f"{name} ignored SIGTERM for {grace:.0f} s: killing it")
-        process.kill()
-        process.wait()
-
-
-@contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port, no persistence; yields its URL."""
-    from redis import Redis
-
-    from tests.support.servers import free_port, wait_until
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    args += ["--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"]
-    process = _spawn(args, stdout=subprocess.DEVNULL)
-    client = Redis(port=port)
-    try:
-        wait_until(client.ping, timeout=15, what="redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        _stop(process, "redis-server", 10)
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, app_spec: str, threads: int) -> Iterator[str]:
-    """The application under gunicorn as production runs it (gthread, one worker); yields its base URL."""
-    import requests
-
-    from tests.support.servers import free_port, wait_until
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "gunicorn.log"
-    args = [str(Path(sys.executable).with_name("gunicorn")), "--worker-class", "gthread", "-w", "1"]
-    args += ["--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "10", app_spec]
-    with open(log_path, "wb") as output:
-        process = _spawn(args, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-
-    def up():
-        if process.poll() is not None:
-            return "exited"
-        return "up" if requests.get(url + "/login", timeout=2).status_code == 200 else None
-
-    try:
-        try:
-            state = wait_until(up, timeout=60, what=f"gunicorn to serve {url}/login")
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n{log_path.read_text(errors='replace')[-4000:]}") from None
-        if state == "exited":
-            raise RuntimeError(f"gunicorn exited at start:\n{log_path.read_text(errors='replace')[-4000:]}")
-        yield url
-    finally:
-        _stop(process, "gunicorn", 20)
-        logged = log_path.read_text(errors="replace")
-        errors = [line for line in logged.splitlines() if "Traceback" in line or " ERROR" in line]
-        if errors:
-            log(f"gunicorn logged {len(errors)} error line(s); the last 3000 characters of its log:\n{logged[-3000:]}")
 
 
 # -- the data set ---------------------------------------------------------------------------------
@@ -946,16 +827,6 @@ def run(args: argparse.Namespace, results: dict) -> None:
         results["disconnected"] = console.disconnected.is_set()
 
 
-def code_version() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except Exception:
-        return "unknown"
-
-
 def _ratio(value: float | None, base: float | None) -> float | None:
     return round(value / base, 2) if value and base else None
 
@@ -1083,9 +954,7 @@ def main(argv: list[str] | None = None) -> int:
         "trace": args.trace,
         "target_ratio_p99": TARGET_RATIO,
     }
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(math.ceil(limit))
+    arm_time_limit(limit)
     started = time.perf_counter()
     status = 0
     try:
