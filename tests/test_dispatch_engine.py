@@ -19,7 +19,7 @@ from dispatch.offers import accept_offer, assign_driver, decline_offer, expire_o
 from dispatch.tasks import release_prebookings, sweep_dispatch
 from dispatch.trips import cancel_booking, mark_no_show, report_progress
 from drivers.services import DriverError, report_position
-from tests.support.office import AZADI, NEAR_AZADI, TAJRISH, VANAK, add_driver, on_duty_at, sedan_rule
+from tests.support.office import AZADI, NEAR_AZADI, TAJRISH, VANAK, add_driver, drivers_on_duty, on_duty_at, sedan_rule
 
 
 @pytest.fixture
@@ -72,10 +72,7 @@ def test_bad_bookings_are_refused_and_nothing_is_kept(office, pickup, dropoff, p
 
 
 def test_the_nearest_available_driver_gets_the_offer_then_the_next_when_it_times_out(office):
-    far, near = add_driver("T10", "09121110010"), add_driver("T11", "09121110011")
-    on_duty_at(far, VANAK)
-    on_duty_at(near, NEAR_AZADI)
-    db.session.commit()
+    far, near = drivers_on_duty(VANAK, NEAR_AZADI)
     booking = book()
     first = dispatch_booking(booking, utcnow())
     commit_and_announce()
@@ -98,10 +95,7 @@ def test_the_nearest_available_driver_gets_the_offer_then_the_next_when_it_times
 
 
 def test_accepting_makes_the_job_theirs_and_late_or_foreign_accepts_are_refused(office):
-    a, b = add_driver("T20", "09121110020"), add_driver("T21", "09121110021")
-    on_duty_at(a, NEAR_AZADI)
-    on_duty_at(b, VANAK)
-    db.session.commit()
+    a, b = drivers_on_duty(NEAR_AZADI, VANAK)
     booking = book()
     offer = dispatch_booking(booking, utcnow())
     commit_and_announce()
@@ -117,10 +111,7 @@ def test_accepting_makes_the_job_theirs_and_late_or_foreign_accepts_are_refused(
 
 
 def test_a_decline_sends_the_job_to_the_next_driver(office):
-    a, b = add_driver("T30", "09121110030"), add_driver("T31", "09121110031")
-    on_duty_at(a, NEAR_AZADI)
-    on_duty_at(b, VANAK)
-    db.session.commit()
+    a, b = drivers_on_duty(NEAR_AZADI, VANAK)
     booking = book()
     offer = dispatch_booking(booking, utcnow())
     decline_offer(offer, a, utcnow(), "too far")
@@ -131,10 +122,7 @@ def test_a_decline_sends_the_job_to_the_next_driver(office):
 
 
 def test_a_driver_never_holds_two_jobs_and_a_job_never_two_drivers(office):
-    a, b = add_driver("T40", "09121110040"), add_driver("T41", "09121110041")
-    on_duty_at(a, NEAR_AZADI)
-    on_duty_at(b, VANAK)
-    db.session.commit()
+    a, b = drivers_on_duty(NEAR_AZADI, VANAK)
     first, second = book(), book(pickup=VANAK, dropoff=TAJRISH)
     offer_job(first, a, utcnow(), "manual")
     commit_and_announce()
@@ -174,10 +162,8 @@ def test_a_driver_who_turns_available_is_offered_the_waiting_job_at_once(office)
 
 def test_the_stand_queue_goes_first_in_queue_first_mode(office, app):
     app.config["DISPATCH_MODE"] = "queue_first"
-    at_stand, nearer = add_driver("T70", "09121110070"), add_driver("T71", "09121110071")
-    on_duty_at(at_stand, (35.6850, 51.3300))  # inside district 9 but further from the pickup
-    on_duty_at(nearer, NEAR_AZADI)
-    db.session.commit()
+    # The driver at the stand is inside district 9 but further from the pickup than the other.
+    at_stand, _nearer = drivers_on_duty((35.6850, 51.3300), NEAR_AZADI)
     assert check_in(at_stand, utcnow()) == (office["D09"].id, 1)
     db.session.commit()
     booking = book()
@@ -210,10 +196,7 @@ def test_a_trip_runs_to_completion_with_the_waiting_charge(office):
 
 
 def test_no_show_and_late_cancellation(office):
-    a, b = add_driver("T90", "09121110090"), add_driver("T91", "09121110091")
-    on_duty_at(a, NEAR_AZADI)
-    on_duty_at(b, VANAK)
-    db.session.commit()
+    a, b = drivers_on_duty(NEAR_AZADI, VANAK)
     first, second = book(), book(pickup=VANAK, dropoff=TAJRISH)
     assign_driver(first, a, utcnow(), None)
     assign_driver(second, b, utcnow(), None)
@@ -293,10 +276,8 @@ def test_the_sweep_restores_the_position_index_after_redis_lost_it(office, redis
 def test_with_a_routing_service_the_nearest_by_road_time_gets_the_offer(office, app):
     from tests.support.osrm_stub import osrm_stub
 
-    across_the_river, round_the_corner = add_driver("T97", "09121110097"), add_driver("T96", "09121110096")
-    on_duty_at(across_the_river, NEAR_AZADI)  # nearest in a straight line, but a long way round by road
-    on_duty_at(round_the_corner, (35.7060, 51.3480))
-    db.session.commit()
+    # Across the river: the nearest in a straight line, but a long way round by road.
+    _across_the_river, round_the_corner = drivers_on_duty(NEAR_AZADI, (35.7060, 51.3480))
     booking = book()
     with osrm_stub() as osrm:
         osrm.answer_for = lambda start, end: (9000.0, 1500.0) if abs(start[1] - NEAR_AZADI[0]) < 1e-4 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from core.extensions import db
@@ -63,3 +64,18 @@ def on_duty_at(driver, point: tuple[float, float], now: datetime | None = None) 
     now = now or utcnow()
     change_status(driver, "available", now)
     position_report(driver, point[0], point[1], now)
+
+
+_driver_numbers = itertools.count(1)
+
+
+def drivers_on_duty(*points: tuple[float, float]) -> list:
+    """One sedan driver available at each point (call sign and number made up), committed: a test's fleet."""
+    drivers = []
+    for point in points:
+        n = next(_driver_numbers)
+        driver = add_driver(f"F{n}", f"0912{n:07d}")
+        on_duty_at(driver, point)
+        drivers.append(driver)
+    db.session.commit()
+    return drivers
