@@ -45,8 +45,9 @@ def booking_error(error: BookingError):
 
 
 def _locale() -> str:
-    """The language of the person asking (a driver reads their own, not the passenger's)."""
-    return str(get_locale() or current_app.config["DEFAULT_LOCALE"]) if has_request_context() else "fa"
+    """The asker's language (a driver reads their own, not the passenger's); the office's outside a request."""
+    asking = get_locale() if has_request_context() else None
+    return str(asking or current_app.config["DEFAULT_LOCALE"])
 
 
 def _breakdown(booking: Booking) -> list[dict]:
