@@ -25,6 +25,7 @@ class CallStatus(StrEnum):
     CALLBACK = "callback"  # asked to be called back
     REJECTED = "rejected"  # a barred caller, turned away
     DIALING = "dialing"  # an outbound call being placed
+    COMPLAINT_LINE = "complaint_line"  # the caller chose the complaint line and left a recorded complaint
 
 
 # Calls nobody talked to that someone should return: the console's missed-call list.

@@ -66,11 +66,18 @@ def _shares(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
 
 
 def _office_hours(env: Mapping[str, str]) -> str:
-    raw = env.get("OFFICE_HOURS", "").strip() or "00:00-24:00"
+    return _windows(env, "OFFICE_HOURS", "00:00-24:00") or "00:00-24:00"
+
+
+def _windows(env: Mapping[str, str], name: str, default: str) -> str:
+    """Windows of the office clock ("22:00-08:00"); set but empty means none."""
+    raw = env.get(name, default).strip()
+    if not raw:
+        return ""
     try:
         parse_windows(raw)
     except ValueError as exc:
-        raise ConfigError(f"OFFICE_HOURS: {exc}") from None
+        raise ConfigError(f"{name}: {exc}") from None
     return raw
 
 
@@ -148,6 +155,13 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "DEFAULT_REGION": env.get("DEFAULT_REGION", "IR").upper(),
         "DEFAULT_LOCALE": locale,
         "FEEDBACK_DELAY": _int(env, "FEEDBACK_DELAY", 600),
+        # No feedback texts or calls in these hours (office clock); requests falling in them wait until the end.
+        "FEEDBACK_QUIET_HOURS": _windows(env, "FEEDBACK_QUIET_HOURS", "22:00-08:00"),
+        # A feedback request left unanswered this long is closed; a late reply is then logged, not counted.
+        "FEEDBACK_EXPIRY_HOURS": _int(env, "FEEDBACK_EXPIRY_HOURS", 48, minimum=1),
+        # The first-response promise for a new complaint, and the driver flag: N complaints in 30 days.
+        "COMPLAINT_RESPONSE_HOURS": _int(env, "COMPLAINT_RESPONSE_HOURS", 24, minimum=1),
+        "COMPLAINT_FLAG_COUNT": _int(env, "COMPLAINT_FLAG_COUNT", 3, minimum=1),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
         # When the desk answers calls, on the office clock; outside them callers get voicemail or a call-back.
         "OFFICE_HOURS": _office_hours(env),

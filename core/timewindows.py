@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 Windows = tuple[tuple[time, time], ...]
@@ -40,3 +40,24 @@ def in_windows(moment: datetime, windows: Windows, zone: str) -> bool:
 def office_date(moment: datetime, zone: str) -> date:
     """The calendar day at the office (its time zone) at that moment: the day papers expire on."""
     return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def window_end(moment: datetime, windows: Windows, zone: str) -> datetime | None:
+    """When the window that ``moment`` falls in ends (in the time zone of ``moment``), or None if it is in none."""
+    if not in_windows(moment, windows, zone):
+        return None
+    tz = ZoneInfo(zone)
+    local = moment.astimezone(tz)
+    ends = []
+    for start, end in windows:
+        inside = start <= local.time() < end if start <= end else local.time() >= start or local.time() < end
+        if not inside:
+            continue
+        if end == time.max:
+            end_day, end_time = local.date() + timedelta(days=1), time(0, 0)
+        elif start > end and local.time() >= start:
+            end_day, end_time = local.date() + timedelta(days=1), end  # past midnight: tomorrow's end
+        else:
+            end_day, end_time = local.date(), end
+        ends.append(datetime.combine(end_day, end_time, tzinfo=tz))
+    return max(ends).astimezone(moment.tzinfo) if ends else None

@@ -21,6 +21,14 @@ class Tier(StrEnum):
     LEAD = "lead"
 
 
+class FeedbackChannel(StrEnum):
+    """How a subscriber likes to be asked about their trips."""
+
+    SMS = "sms"
+    IVR = "ivr"  # an automated call: rating on the keypad or by voice, then a recorded comment
+    NONE = "none"  # never ask
+
+
 class Subscriber(CreatedAt, db.Model):
     """A customer of the office (مشترک), known by any of their phone numbers."""
 
@@ -34,6 +42,8 @@ class Subscriber(CreatedAt, db.Model):
     barred: Mapped[bool] = mapped_column(default=False)
     barred_reason: Mapped[str] = mapped_column(String(500), default="")
     sms_opt_out: Mapped[bool] = mapped_column(default=False)
+    # How the office asks about a finished trip: sms, ivr (an automated call) or none.
+    feedback_channel: Mapped[str] = mapped_column(String(8), default=FeedbackChannel.SMS)
     no_show_count: Mapped[int] = mapped_column(default=0)
     tier_updated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

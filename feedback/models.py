@@ -1,15 +1,16 @@
-"""Feedback on trips, complaints, and the audit trail of how each complaint was handled."""
+"""Feedback on trips, complaints, the audit trail of how each complaint was handled, and the log of texts in."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
 from core.models import CreatedAt, utcnow
+from crm.models import FeedbackChannel
 
 
 class ComplaintCategory(StrEnum):
@@ -34,6 +35,17 @@ class ComplaintStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class FeedbackStatus(StrEnum):
+    """Where a trip's feedback request stands."""
+
+    SCHEDULED = "scheduled"  # waiting for its moment (the delay after the trip, the end of quiet hours)
+    REQUESTED = "requested"  # the text went out or the call was placed; waiting for the answer
+    ANSWERED = "answered"  # a rating came back
+    EXPIRED = "expired"  # no rating came back in time
+    SKIPPED = "skipped"  # not asked on purpose: opted out, no number, the customer wants no contact
+    FAILED = "failed"  # Twilio would not place the call after every retry
+
+
 class Feedback(CreatedAt, db.Model):
     """One request for a trip's rating and what the customer answered; one per trip at most."""
 
@@ -43,12 +55,38 @@ class Feedback(CreatedAt, db.Model):
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
     driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(16), default="sms")  # sms, ivr, agent
-    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested, answered, expired
+    channel: Mapped[str] = mapped_column(String(16), default=FeedbackChannel.SMS)  # sms, ivr, agent
+    status: Mapped[str] = mapped_column(String(16), default=FeedbackStatus.SCHEDULED)
     rating: Mapped[int | None]
     comment: Mapped[str] = mapped_column(Text, default="")
     requested_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    language: Mapped[str] = mapped_column(String(8), default="fa")
+    # When the request is next due: the trip's end plus the delay, pushed past quiet hours, or a retry's time.
+    due_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None]
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    recording_url: Mapped[str] = mapped_column(String(500), default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+
+    events: Mapped[list[FeedbackEvent]] = relationship(order_by="FeedbackEvent.id")
+
+    __table_args__ = (Index("ix_feedback_due", "status", "due_at"), Index("ix_feedback_answered_at", "answered_at"))
+
+
+class FeedbackEvent(db.Model):
+    """Everything that happened to a feedback request, with Twilio's raw payload and what was read from it."""
+
+    __tablename__ = "feedback_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # scheduled, asked, call_placed, rating, comment, recording, …
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Complaint(CreatedAt, db.Model):
@@ -61,7 +99,7 @@ class Complaint(CreatedAt, db.Model):
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), index=True)
     driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"), index=True)
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id"))
     category: Mapped[str] = mapped_column(String(32), default=ComplaintCategory.OTHER, index=True)
     severity: Mapped[int] = mapped_column(default=2)  # 1 low, 2 normal, 3 high
@@ -72,8 +110,19 @@ class Complaint(CreatedAt, db.Model):
     respond_by: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolution: Mapped[str] = mapped_column(Text, default="")
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), index=True)  # the trip's pickup zone
+    first_response_at: Mapped[datetime | None]
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    recording_url: Mapped[str] = mapped_column(String(500), default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    # Description, transcript and resolution folded by core.text.normalize_persian, for the log's search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    phone: Mapped[str] = mapped_column(String(20), default="")  # where to text the outcome, E.164
 
     events: Mapped[list[ComplaintEvent]] = relationship(order_by="ComplaintEvent.id")
+
+    __table_args__ = (Index("ix_complaints_created_at", "created_at"),)
 
 
 class ComplaintEvent(db.Model):
@@ -89,3 +138,35 @@ class ComplaintEvent(db.Model):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ComplaintKeyword(CreatedAt, db.Model):
+    """A phrase that suggests a complaint's category; the office edits these (fa and en)."""
+
+    __tablename__ = "complaint_keywords"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8), default="fa")
+    phrase: Mapped[str] = mapped_column(String(100), unique=True)  # stored folded, so one spelling per phrase
+    severity: Mapped[int] = mapped_column(default=2)
+
+
+class InboundMessage(CreatedAt, db.Model):
+    """Every text that reached the desk number, as Twilio sent it, and what Cabdesk made of it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(32), index=True)
+    to_number: Mapped[str] = mapped_column(String(32), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    # What the text was: opt_out, opt_in, feedback_reply, complaint, logged.
+    outcome: Mapped[str] = mapped_column(String(16), default="logged")
+    parsed: Mapped[dict] = mapped_column(JSON, default=dict)
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id"), index=True)
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
+    reply: Mapped[str] = mapped_column(Text, default="")
