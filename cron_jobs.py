@@ -7,6 +7,7 @@ from agents.tasks import reconcile_presence
 from dispatch.board_tasks import push_driver_positions
 from dispatch.tasks import sweep_dispatch
 from drivers.tasks import copy_positions
+from feedback.tasks import sweep_feedback
 from loyalty.tasks import recompute_tiers_job
 from notifications.tasks import sweep_outbox
 from telephony.tasks import offer_menu_to_long_waits
@@ -16,6 +17,7 @@ cron.register(recompute_tiers_job, queue_name="default", cron="43 2 * * *")
 cron.register(reconcile_presence, queue_name="default", interval=60)
 cron.register(offer_menu_to_long_waits, queue_name="default", interval=30)
 cron.register(sweep_outbox, queue_name="default", interval=30)
+cron.register(sweep_feedback, queue_name="default", interval=60)
 cron.register(sweep_dispatch, queue_name="default", interval=10)
 cron.register(push_driver_positions, queue_name="default", interval=5)
 cron.register(copy_positions, queue_name="default", interval=60)

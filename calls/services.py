@@ -191,6 +191,15 @@ def leave_in_menu(call: Call, status: CallStatus, payload: dict | None = None) -
     return call
 
 
+def to_complaint_line(call: Call, payload: dict | None = None) -> Call:
+    """The caller chose the complaint line, from the greeting or the menu: out of the queue and the missed calls."""
+    if _move(call, (CallStatus.QUEUED, CallStatus.MENU), status=CallStatus.COMPLAINT_LINE):
+        _event(call, CallStatus.COMPLAINT_LINE, payload)
+        _tell(call, "left_queue")
+    db.session.flush()
+    return call
+
+
 def keep_recording(call: Call, url: str) -> Call:
     """Keep the address of a voicemail's recording."""
     call.recording_url = url[:500]

@@ -1,4 +1,6 @@
-"""Text as people type it in Tehran: Persian and Arabic digits, Arabic letter forms."""
+"""Text as people type it in Tehran: Persian and Arabic digits, Arabic letter forms; text bound for spreadsheets."""
+
+import re
 
 # Persian (U+06F0..) and Arabic-Indic (U+0660..) digits both occur in typed and pasted numbers.
 _DIGITS = {ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")}
@@ -25,3 +27,13 @@ def normalize_persian(text: str) -> str:
     """
     text = ascii_digits(text).translate(_LETTERS).replace("\u200c", " ")
     return " ".join(text.split()).casefold()
+
+
+# A cell a spreadsheet would run as a formula: = + - @ and the control characters that smuggle one in.
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+
+
+def spreadsheet_safe(value: str | None) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading ``'`` where it would start a formula."""
+    value = value or ""
+    return f"'{value}" if _FORMULA.match(value) else value

@@ -14,13 +14,13 @@ importer takes off again.
 from __future__ import annotations
 
 import csv
-import re
 from typing import TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.extensions import db
+from core.text import spreadsheet_safe
 from crm.models import Subscriber
 
 COLUMNS = [
@@ -42,12 +42,7 @@ COLUMNS = [
     "lon",
 ]
 BATCH = 500
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-
-
-def _text(value: str | None) -> str:
-    value = value or ""
-    return f"'{value}" if _FORMULA.match(value) else value
+_text = spreadsheet_safe
 
 
 def _yes(value: bool) -> str:

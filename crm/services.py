@@ -11,11 +11,12 @@ from sqlalchemy import Select, bindparam, or_, select, text
 from config import LOCALES
 from core.extensions import db
 from core.text import ascii_digits, normalize_persian
-from crm.models import Address, Note, Subscriber, SubscriberPhone
+from crm.models import Address, FeedbackChannel, Note, Subscriber, SubscriberPhone
 from crm.phones import PhoneNumberError, display_phone, phone_kind, to_e164
 from geo.points import PointError, check_in_service_area, check_point
 from geo.zones import zone_for_point
 
+FEEDBACK_CHANNELS = tuple(c.value for c in FeedbackChannel)
 NAME_MAX = 200
 NOTES_MAX = 2000
 NOTE_KINDS = ("general", "mood", "preference")
@@ -124,8 +125,8 @@ def create_subscriber(
 
 
 def update_subscriber(subscriber: Subscriber, **changes) -> Subscriber:
-    """Change name, language, notes or the SMS opt-out; unknown fields are refused."""
-    allowed = {"name", "language", "notes", "sms_opt_out"}
+    """Change name, language, notes, the SMS opt-out or the feedback channel; unknown fields are refused."""
+    allowed = {"name", "language", "notes", "sms_opt_out", "feedback_channel"}
     _refuse_unknown(changes, allowed)
     if "name" in changes:
         subscriber.name = _clean_text(changes["name"], "name", NAME_MAX, required=True)
@@ -135,6 +136,12 @@ def update_subscriber(subscriber: Subscriber, **changes) -> Subscriber:
         subscriber.notes = _clean_text(changes["notes"], "notes", NOTES_MAX)
     if "sms_opt_out" in changes:
         subscriber.sms_opt_out = bool(changes["sms_opt_out"])
+    if "feedback_channel" in changes:
+        if changes["feedback_channel"] not in FEEDBACK_CHANNELS:
+            raise SubscriberError(
+                f"feedback_channel must be one of: {', '.join(FEEDBACK_CHANNELS)}", {"feedback_channel": "unknown"}
+            )
+        subscriber.feedback_channel = changes["feedback_channel"]
     refresh_search_key(subscriber)
     db.session.flush()
     return subscriber

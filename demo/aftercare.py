@@ -76,7 +76,11 @@ def make_feedback(
             subscriber_id=booking.subscriber_id,
             driver_id=booking.driver_id,
             channel=channel,
+            status="expired" if requested + timedelta(hours=48) <= now else "requested",
+            phone=booking.phone,
+            language=subscribers[booking.subscriber_id].language,
             requested_at=requested,
+            expires_at=requested + timedelta(hours=48),
             created_at=requested,
         )
         rows.append(row)

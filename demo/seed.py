@@ -143,6 +143,8 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     notes = _notes(rng, bookings, now)
     db.session.add_all([*complaints, *notes])
     db.session.flush()
+    _file_complaints(complaints, {booking.id: booking for booking in bookings}, by_id)
+    db.session.flush()
     return {
         "users": len(staff) + len(drivers),  # staff and the drivers' logins
         "zones": len(zones),
@@ -337,6 +339,22 @@ def _complaints(rng, now, agents, supervisor, bookings, feedback, grievances) ->
         maker.from_phone(booking)
     maker.number_lost_property()
     return maker.complaints
+
+
+def _file_complaints(complaints: list, bookings: dict, subscribers: dict) -> None:
+    """What the complaint engine records on opening and handling a complaint: reference, zone, number, search text."""
+    from feedback.complaints import refresh_search_text
+
+    for complaint in complaints:
+        booking = bookings.get(complaint.booking_id)
+        subscriber = subscribers.get(complaint.subscriber_id)
+        complaint.reference = complaint.reference or f"C-{complaint.id:06d}"
+        complaint.zone_id = booking.pickup_zone_id if booking is not None else None
+        complaint.phone = subscriber.phones[0].e164 if subscriber is not None and subscriber.phones else ""
+        # The first response is the first thing a person did with it after it was opened.
+        handled = [event.at for event in complaint.events if event.action != "opened"]
+        complaint.first_response_at = min(handled) if handled else None
+        refresh_search_text(complaint)
 
 
 def _set_tiers(subscribers: list[Subscriber], weights: list[float], bookings: list[Booking]) -> None:

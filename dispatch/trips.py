@@ -14,6 +14,7 @@ from dispatch.offers import release_driver, withdraw_offer
 from drivers.models import Driver
 from fares.models import FareRule
 from fares.services import FareLine, breakdown, cancellation_fee, waiting_charge
+from feedback.requests import plan_feedback
 from notifications.passenger import tell_passenger
 
 # What the driver may report next, from each state.
@@ -53,6 +54,7 @@ def report_progress(booking: Booking, status: str, now: datetime, driver_id: int
     elif status == BookingStatus.COMPLETED:
         release_driver(db.session.get(Driver, booking.driver_id), now)
         tell_passenger(booking, "trip_receipt")
+        plan_feedback(booking, now)
     return booking
 
 

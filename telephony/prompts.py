@@ -13,14 +13,29 @@ TTS_LANGUAGES = {"fa": "fa-IR", "en": "en-US"}
 
 def _texts() -> dict[str, str]:
     return {
-        "greeting": _("Hello, thank you for calling. Please hold, an operator will answer shortly."),
+        "greeting": _(
+            "Hello, thank you for calling. To make a complaint press 9. Otherwise please hold, "
+            "an operator will answer shortly."
+        ),
         "hold": _("Thank you for waiting. You will be answered shortly."),
         "barred": _("Sorry, we cannot take your call. Goodbye."),
-        "menu": _("Sorry, no operator can answer now. To leave a message press 1. To be called back press 2."),
+        "menu": _(
+            "Sorry, no operator can answer now. To leave a message press 1. To be called back press 2. "
+            "To make a complaint press 9."
+        ),
         "voicemail": _("Please leave your message after the tone, then hang up."),
         "callback": _("Thank you. We will call you back as soon as we can. Goodbye."),
         "thanks": _("Thank you. Goodbye."),
         "retry": _("Your operator could not be reached. Please hold for the next one."),
+        "complaint_line": _(
+            "Please tell us your complaint after the tone, with the time and place of your trip, then hang up."
+        ),
+        "complaint_recorded": _("Your complaint has been recorded. A supervisor will get back to you. Goodbye."),
+        "feedback_rating": _(
+            "Hello, this is your taxi office. How was your trip? Press or say a number from 1, bad, to 5, excellent."
+        ),
+        "feedback_again": _("Sorry, we did not get that."),
+        "feedback_comment": _("Thank you. After the tone, tell us anything you would like to add, then hang up."),
     }
 
 

@@ -29,12 +29,15 @@ from core.models import utcnow
 from core.timewindows import in_windows, parse_windows
 from crm.models import Subscriber
 from telephony.blueprint import bp
+from telephony.complaint_line import complaint_line
 from telephony.prompts import say
 from telephony.security import twilio_signature_required
 
 # Twilio reports these CallStatus values when a call is over.
 FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 VOICEMAIL_SECONDS = 120
+COMPLAINT_KEY = "9"
+COMPLAINT_CHOICE = "/telephony/voice/choice"
 
 
 def twiml(response: VoiceResponse) -> Response:
@@ -68,7 +71,9 @@ def queue_twiml(language: str, greeting: bool = True, response: VoiceResponse | 
     """Greet the caller and put them in the desk queue, with the hold loop and the result callback."""
     response = response or VoiceResponse()
     if greeting:
-        say(response, "greeting", language)
+        # A short window to press 9 for the complaint line; with no key the call goes on into the queue.
+        choice = response.gather(num_digits=1, action=COMPLAINT_CHOICE, method="POST", timeout=1)
+        say(choice, "greeting", language)
     response.enqueue(
         current_app.config["DESK_QUEUE"],
         wait_url=f"/telephony/voice/wait?lang={language}",
@@ -171,10 +176,12 @@ def call_status():
 @bp.route("/voice/menu", methods=["POST"])
 @twilio_signature_required
 def menu_choice():
-    """The after-hours menu: 1 records a voicemail, 2 asks for a call-back; both land in the missed calls."""
+    """The after-hours menu: 1 records a voicemail, 2 asks for a call-back (both for the missed calls), 9 complains."""
     call = find_call(_form("CallSid"))
     language = _language(call)
     digits = request.values.get("Digits", "")[:4]
+    if digits == COMPLAINT_KEY:
+        return twiml(complaint_line(call, _payload(), language))
     response = VoiceResponse()
     if digits == "1":
         say(response, "voicemail", language)
@@ -254,3 +261,14 @@ def dial_ended():
         return twiml(queue_twiml(language, greeting=False, response=response))
     response.hangup()
     return twiml(response)
+
+
+@bp.route("/voice/choice", methods=["POST"])
+@twilio_signature_required
+def greeting_choice():
+    """A key pressed during the greeting: 9 is the complaint line; any other key goes on into the queue."""
+    call = find_call(_form("CallSid"))
+    language = _language(call)
+    if request.values.get("Digits", "")[:4] == COMPLAINT_KEY and call is not None:
+        return twiml(complaint_line(call, _payload(), language))
+    return twiml(queue_twiml(language, greeting=False))

@@ -370,7 +370,8 @@ def test_complaints_are_consistent(seeded):
         if complaint.category == "lost_property":
             assert re.fullmatch(r"LP-14\d\d-\d{4}", complaint.reference)
         else:
-            assert complaint.reference is None
+            assert re.fullmatch(r"C-\d{6}", complaint.reference)
+        assert complaint.search_text and complaint.respond_by
     assert len({c.status for c in complaints}) >= 3
     assert any(c.category == "lost_property" for c in complaints)
 

@@ -39,12 +39,12 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server; yields its URL."""
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """A throwaway redis-server (on ``port``, to bring one back after an outage); yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (make test installs it)")
-    port = free_port()
+    port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="cabdesk-redis-")
     process = subprocess.Popen(
         [
