@@ -69,5 +69,6 @@ def places():
 
 
 from admin import fare_rules as _fare_rules  # noqa: E402,F401
+from admin import jobs as _jobs  # noqa: E402,F401
 from admin import messages as _messages  # noqa: E402,F401
 from admin import zones as _zones  # noqa: E402,F401

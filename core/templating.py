@@ -24,6 +24,7 @@ NAVIGATION = [
     (Area.ADMINISTRATION, "admin.fare_rules", _l("Fare rules")),
     (Area.ADMINISTRATION, "admin.holiday_calendar", _l("Holidays")),
     (Area.ADMINISTRATION, "admin.messages", _l("Texts")),
+    (Area.ADMINISTRATION, "admin.failed_jobs", _l("Failed jobs")),
 ]
 
 
