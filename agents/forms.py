@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 
 LANGUAGES = [SelectChoice("fa", "فارسی"), SelectChoice("en", "English")]
 
@@ -57,3 +57,12 @@ class FlagsForm(FlaskForm):
     barred = BooleanField(_l("Barred: calls are refused"))
     barred_reason = StringField(_l("Reason"))
     sms_opt_out = BooleanField(_l("No text messages"))
+    feedback_channel = SelectField(
+        _l("Ask about trips by"),
+        choices=[
+            SelectChoice("sms", _l("text message")),
+            SelectChoice("ivr", _l("automated call")),
+            SelectChoice("none", _l("do not ask")),
+        ],
+        validate_choice=False,  # the subscriber book checks it, with its own message; absent keeps the current one
+    )

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from accounts.auth import area_required
 from accounts.roles import Area
-from agents import booking_pages, call_pages, subscriber_pages  # noqa: F401  (attach their pages to the blueprint)
+from agents import booking_pages, call_pages, complaint_pages, subscriber_pages  # noqa: F401  (attach their pages)
 from agents.blueprint import bp
 from calls.services import DISPOSITIONS
 from crm.phones import PhoneNumberError

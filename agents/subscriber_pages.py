@@ -183,12 +183,13 @@ def add_phone_page(subscriber_id: int):
 @bp.route("/subscribers/<int:subscriber_id>/flags", methods=["POST"])
 @area_required(Area.CONSOLE)
 def set_flags_page(subscriber_id: int):
-    """Bar or un-bar a caller (with a reason) and set the SMS opt-out."""
+    """Bar or un-bar a caller (with a reason), set the SMS opt-out and how they are asked about trips."""
     form = FlagsForm()
 
     def change(record):
         set_barred(record, form.barred.data, form.barred_reason.data)
-        update_subscriber(record, sms_opt_out=form.sms_opt_out.data)
+        channel = form.feedback_channel.data or record.feedback_channel
+        update_subscriber(record, sms_opt_out=form.sms_opt_out.data, feedback_channel=channel)
 
     return _change_record(subscriber_id, form, "flags_form", change, _("Saved."))
 

@@ -105,6 +105,7 @@ SCHEMAS = {
             "barred": BOOLEAN,
             "barred_reason": STRING,
             "sms_opt_out": BOOLEAN,
+            "feedback_channel": {"type": "string", "enum": ["sms", "ivr", "none"]},
             "no_show_count": INTEGER,
             "addresses": {"type": "array", "items": _ref("Address")},
             "created_at": {"type": "string", "format": "date-time"},
@@ -267,10 +268,10 @@ PATHS = {
 
 def openapi_document() -> dict:
     """The whole OpenAPI document."""
-    from api import openapi_dispatch
+    from api import openapi_dispatch, openapi_feedback
 
-    schemas = SCHEMAS | openapi_dispatch.SCHEMAS
-    paths = PATHS | openapi_dispatch.PATHS
+    schemas = SCHEMAS | openapi_dispatch.SCHEMAS | openapi_feedback.SCHEMAS
+    paths = PATHS | openapi_dispatch.PATHS | openapi_feedback.PATHS
     paths["/drivers"] = PATHS["/drivers"] | {"post": openapi_dispatch.NEW_DRIVER}
     return {
         "openapi": "3.0.3",

@@ -2,7 +2,7 @@
 
 from flask import jsonify
 
-from api import bookings, drivers, fare_rules, quotes, subscribers  # noqa: F401  (attach their routes to the blueprint)
+from api import bookings, complaints, drivers, fare_rules, quotes, subscribers  # noqa: F401  (attach their routes)
 from api.blueprint import bp
 from api.openapi import openapi_document
 

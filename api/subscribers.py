@@ -48,6 +48,7 @@ def subscriber_json(subscriber: Subscriber) -> dict:
         "barred": subscriber.barred,
         "barred_reason": subscriber.barred_reason,
         "sms_opt_out": subscriber.sms_opt_out,
+        "feedback_channel": subscriber.feedback_channel,
         "no_show_count": subscriber.no_show_count,
         "addresses": [address_json(a) for a in subscriber.addresses],
         "created_at": subscriber.created_at.isoformat(),

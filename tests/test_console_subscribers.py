@@ -192,3 +192,13 @@ def test_the_record_lists_only_open_complaints(agent, maryam):
     open_section = page.split('id="complaints-title"', 1)[1].split("</ul>", 1)[0]
     assert "lateness" in open_section
     assert "route" not in open_section
+
+
+def test_the_agent_sets_how_the_subscriber_is_asked_about_trips(agent, maryam):
+    url = f"/console/subscribers/{maryam.id}"
+    assert post_form(agent, url, f"{url}/flags", {"feedback_channel": "ivr"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Subscriber, maryam.id).feedback_channel == "ivr"
+    assert post_form(agent, url, f"{url}/flags", {"feedback_channel": "fax"}).status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Subscriber, maryam.id).feedback_channel == "ivr"
