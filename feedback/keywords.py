@@ -45,6 +45,7 @@ TIE_ORDER = (
     "other",
 )
 
+
 @dataclass(frozen=True)
 class KeywordRule:
     """A phrase that, found in a complaint, suggests its category and severity."""
