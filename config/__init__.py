@@ -162,6 +162,10 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         # The first-response promise for a new complaint, and the driver flag: N complaints in 30 days.
         "COMPLAINT_RESPONSE_HOURS": _int(env, "COMPLAINT_RESPONSE_HOURS", 24, minimum=1),
         "COMPLAINT_FLAG_COUNT": _int(env, "COMPLAINT_FLAG_COUNT", 3, minimum=1),
+        # Drivers' papers: listed for the office and texted to the driver this many days before they expire.
+        "DOCUMENT_REMINDER_DAYS": _int(env, "DOCUMENT_REMINDER_DAYS", 14, minimum=1),
+        # The commission plan (its code) of drivers without a contract; empty: no commission without a contract.
+        "DEFAULT_COMMISSION_PLAN": env.get("DEFAULT_COMMISSION_PLAN", "").strip().lower(),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Tehran"),
         # When the desk answers calls, on the office clock; outside them callers get voicemail or a call-back.
         "OFFICE_HOURS": _office_hours(env),

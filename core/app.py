@@ -90,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     import crm.models  # noqa: F401
     import dispatch.models  # noqa: F401
     import drivers.models  # noqa: F401
+    import earnings.models  # noqa: F401
     import fares.models  # noqa: F401
     import feedback.models  # noqa: F401
     import geo.models  # noqa: F401

@@ -61,3 +61,8 @@ def window_end(moment: datetime, windows: Windows, zone: str) -> datetime | None
             end_day, end_time = local.date(), end
         ends.append(datetime.combine(end_day, end_time, tzinfo=tz))
     return max(ends).astimezone(moment.tzinfo) if ends else None
+
+
+def office_midnight(day: date, zone: str) -> datetime:
+    """The moment an office calendar day starts (for date filters and periods that mean the office's days)."""
+    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(zone))

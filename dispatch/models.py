@@ -78,6 +78,8 @@ class Booking(CreatedAt, db.Model):
     waiting_min: Mapped[float] = mapped_column(default=0.0)
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     cancellation_fee: Mapped[Money] = mapped_column(default=0)
+    # How the passenger pays: cash to the driver, or on account (the office bills a company and pays the driver).
+    payment: Mapped[str] = mapped_column(String(8), default="cash")
     # Bumped on every write, so two dispatchers saving the same booking cannot both win.
     version: Mapped[int] = mapped_column(default=1)
 

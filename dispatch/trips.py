@@ -12,6 +12,7 @@ from dispatch.bookings import DispatchConflict, booking_language, move
 from dispatch.models import Booking, BookingStatus
 from dispatch.offers import release_driver, withdraw_offer
 from drivers.models import Driver
+from earnings.commission import post_trip
 from fares.models import FareRule
 from fares.services import FareLine, breakdown, cancellation_fee, waiting_charge
 from feedback.requests import plan_feedback
@@ -54,6 +55,7 @@ def report_progress(booking: Booking, status: str, now: datetime, driver_id: int
     elif status == BookingStatus.COMPLETED:
         release_driver(db.session.get(Driver, booking.driver_id), now)
         tell_passenger(booking, "trip_receipt")
+        post_trip(booking, now)
         plan_feedback(booking, now)
     return booking
 

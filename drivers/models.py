@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -52,6 +52,13 @@ class Driver(CreatedAt, db.Model):
     last_lat: Mapped[float | None]
     last_lon: Mapped[float | None]
     last_seen_at: Mapped[datetime | None]
+    # Mirrors of the contract and suspension in force, kept on the row so the dispatcher's eligibility check
+    # reads no other table (drivers.accounts keeps them in step with the history tables).
+    contract_plan: Mapped[str | None] = mapped_column(String(40))
+    contract_ends_on: Mapped[date | None]
+    suspended_from: Mapped[datetime | None]
+    suspended_until: Mapped[datetime | None]  # None with suspended_from set: until lifted
+    suspension_reason: Mapped[str] = mapped_column(String(500), default="")
 
     # Set by drivers.services.report_position for the request at hand; not stored.
     came_into_view: bool = False
@@ -74,3 +81,77 @@ class Vehicle(CreatedAt, db.Model):
     insurance_expires_on: Mapped[date | None]
 
     driver: Mapped[Driver | None] = relationship(back_populates="vehicles")
+
+
+class DocumentKind(StrEnum):
+    """The papers the office keeps for a driver and their car."""
+
+    LICENCE = "licence"
+    ID_CARD = "id_card"
+    VEHICLE_REGISTRATION = "vehicle_registration"
+    INSURANCE = "insurance"
+    TECHNICAL_INSPECTION = "technical_inspection"
+    CONTRACT = "contract"
+    OTHER = "other"
+
+
+class DriverDocument(CreatedAt, db.Model):
+    """A scanned paper with its number and expiry; the file is kept outside the web root, under a random name."""
+
+    __tablename__ = "driver_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(60), default="")
+    expires_on: Mapped[date | None] = mapped_column(index=True)
+    file_name: Mapped[str] = mapped_column(String(200), default="")  # as uploaded, for the download
+    stored_as: Mapped[str] = mapped_column(String(80), default="")  # the random name on disk
+    content_type: Mapped[str] = mapped_column(String(60), default="")
+    size: Mapped[int] = mapped_column(default=0)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When the driver was texted that it is about to expire (once per document).
+    reminded_at: Mapped[datetime | None]
+
+
+class DriverContract(CreatedAt, db.Model):
+    """A driver's contract with the office: its dates, its commission plan and its terms."""
+
+    __tablename__ = "driver_contracts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(40), default="")
+    commission_plan: Mapped[str] = mapped_column(String(40))  # a commission plan's code
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
+    terms: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class SuspensionStatus(StrEnum):
+    """Where a suspension stands."""
+
+    PROPOSED = "proposed"  # suggested by the complaint flag, waiting for a supervisor
+    ACTIVE = "active"  # in force (or about to start)
+    LIFTED = "lifted"  # ended early by a person, or at its end by the clock
+    DECLINED = "declined"  # a proposal a supervisor turned down
+
+
+class Suspension(CreatedAt, db.Model):
+    """A driver kept out of dispatch for a reason, from a moment until another (or until lifted)."""
+
+    __tablename__ = "driver_suspensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=SuspensionStatus.ACTIVE)
+    reason: Mapped[str] = mapped_column(String(500))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who confirmed or declined a proposal
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    complaint_count: Mapped[int | None]  # for a proposal: the complaints in 30 days that raised it

@@ -19,6 +19,7 @@ from core.extensions import db
 from core.queues import redis_connection
 from crm.phones import PhoneNumberError, to_e164
 from drivers import positions
+from drivers.accounts import suspension_reason
 from drivers.models import Driver, DriverStatus, Vehicle, VehicleClass
 from geo.points import PointError, check_point
 
@@ -141,9 +142,14 @@ def vehicle_of(driver: Driver) -> Vehicle | None:
 
 
 def dispatch_block_reason(driver: Driver, now: datetime, today: date) -> str | None:
-    """Why the driver may get no offers right now (inactive, papers expired, shift over), or None."""
+    """Why the driver may get no offers right now (inactive, suspended, papers or contract expired, shift over)."""
     if not driver.active:
         return "the driver is not active"
+    suspended = suspension_reason(driver, now)
+    if suspended is not None:
+        return f"the driver is suspended: {suspended}"
+    if driver.contract_ends_on is not None and driver.contract_ends_on < today:
+        return "the driver's contract has expired"
     if driver.licence_expires_on is not None and driver.licence_expires_on < today:
         return "the driver's licence has expired"
     vehicle = vehicle_of(driver)

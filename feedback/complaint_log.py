@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Select, and_, func, or_, select
@@ -17,6 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from core.extensions import db
 from core.models import utcnow
 from core.text import normalize_persian, spreadsheet_safe
+from core.timewindows import office_midnight as day_start
 from feedback.keywords import CATEGORIES
 from feedback.models import Complaint, ComplaintStatus
 
@@ -109,7 +109,7 @@ def read_filter(args: Mapping[str, str]) -> ComplaintFilter:
 
 def office_midnight(day: date) -> datetime:
     """The moment an office calendar day starts (for date filters that mean the office's days)."""
-    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(current_app.config["OFFICE_TIMEZONE"]))
+    return day_start(day, current_app.config["OFFICE_TIMEZONE"])
 
 
 def complaints_query(wanted: ComplaintFilter, now: datetime | None = None) -> Select:

@@ -21,6 +21,8 @@ from core.text import normalize_persian
 from core.timewindows import office_date
 from crm.models import Subscriber
 from dispatch.models import Booking, BookingStatus
+from drivers.accounts import propose_suspension
+from drivers.models import Driver
 from feedback.keywords import CATEGORIES, KeywordRule, fold, suggest
 from feedback.models import Complaint, ComplaintCategory, ComplaintEvent, ComplaintKeyword, ComplaintStatus
 from feedback.texts import customer_text
@@ -123,10 +125,18 @@ def open_complaint(
     complaint.reference = _reference(complaint)
     refresh_search_text(complaint)
     matched = ", ".join(suggestion.phrases) if suggestion else ""
-    _log(
-        complaint, user_id, "opened", None, ComplaintStatus.NEW, f"{source}" + (f" ({matched})" if matched else ""), now
-    )
+    _log(complaint, user_id, "opened", None, ComplaintStatus.NEW, source + (f" ({matched})" if matched else ""), now)
+    if complaint.driver_id is not None:
+        _flag(complaint.driver_id, now)
     return complaint
+
+
+def _flag(driver_id: int, now: datetime) -> None:
+    """A driver reaching the complaint flag gets a suspension proposed, for a supervisor to confirm or decline."""
+    count = recent_complaint_count(driver_id, now)
+    if count >= current_app.config["COMPLAINT_FLAG_COUNT"]:
+        reason = f"{count} complaints in {FLAG_DAYS} days"
+        propose_suspension(db.session.get(Driver, driver_id), count, reason, now)
 
 
 def _phone_of(subscriber_id: int | None) -> str:

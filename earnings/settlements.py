@@ -1,0 +1,168 @@
+"""Settling up: closing a period of a driver's ledger and recording what was paid or collected.
+
+A settlement covers every line up to the end of its period (office calendar) not covered before: its
+own line brings what those lines came to back to zero. The ledger's running balance then holds only
+what happened after the period. Periods move forward: a period that starts on or before the end of the
+last settled one is refused, and two admins settling one driver at once cannot both land (the unique
+(driver, period start) index, and the settlement line must take exactly the next seq).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.database import savepoint
+from core.extensions import db
+from core.timewindows import office_date, office_midnight
+from drivers.models import Driver
+from earnings.commission import post_fees
+from earnings.ledger import LedgerError, append, last_entry
+from earnings.models import EntryKind, LedgerEntry, Settlement
+
+METHODS = ("cash", "bank")
+MAX_PERIOD_DAYS = 62
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a period came to for one driver, before (or as) it is settled."""
+
+    driver_id: int
+    period_start: date
+    period_end: date
+    through_seq: int
+    lines: list[LedgerEntry]
+    trips: int
+    fares: int
+    commission: int
+    adjustments: int
+    due: int  # positive: the office pays the driver; negative: the driver pays the office
+
+
+def last_settlement(driver_id: int) -> Settlement | None:
+    """The driver's latest settlement."""
+    return db.session.scalar(
+        select(Settlement).where(Settlement.driver_id == driver_id).order_by(Settlement.period_end.desc()).limit(1)
+    )
+
+
+def _check_period(driver_id: int, start: date, end: date, now: datetime) -> None:
+    if start > end:
+        raise LedgerError("the period ends before it starts")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise LedgerError(f"a period is at most {MAX_PERIOD_DAYS} days")
+    if end > office_date(now, current_app.config["OFFICE_TIMEZONE"]):
+        raise LedgerError("the period has not ended yet")
+    previous = last_settlement(driver_id)
+    if previous is not None and start <= previous.period_end:
+        raise LedgerError(f"already settled up to {previous.period_end.isoformat()}")
+
+
+def statement(driver_id: int, start: date, end: date, now: datetime) -> Statement:
+    """What the lines of the period (and any left unsettled before it) come to; nothing is written."""
+    cutoff = office_midnight(end + timedelta(days=1), current_app.config["OFFICE_TIMEZONE"])
+    previous = last_settlement(driver_id)
+    after = previous.through_seq if previous is not None else 0
+    through = db.session.scalar(
+        select(func.max(LedgerEntry.seq)).where(LedgerEntry.driver_id == driver_id, LedgerEntry.at < cutoff)
+    )
+    through = max(through or 0, after)
+    lines = list(
+        db.session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.driver_id == driver_id,
+                LedgerEntry.seq > after,
+                LedgerEntry.seq <= through,
+                LedgerEntry.kind != EntryKind.SETTLEMENT,
+            )
+            .order_by(LedgerEntry.seq)
+        )
+    )
+    # What is owed as of the cut: all lines up to it, and every settlement line so far (those written after
+    # the cut belong to earlier periods and have already cancelled what they covered).
+    owed = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.driver_id == driver_id,
+            (LedgerEntry.seq <= through) | (LedgerEntry.kind == EntryKind.SETTLEMENT),
+        )
+    )
+    trips = [line for line in lines if line.kind == EntryKind.TRIP]
+    return Statement(
+        driver_id=driver_id,
+        period_start=start,
+        period_end=end,
+        through_seq=through,
+        lines=lines,
+        trips=len(trips),
+        fares=sum(line.fare for line in trips),
+        commission=sum(line.commission for line in lines if line.kind in (EntryKind.TRIP, EntryKind.FEE)),
+        adjustments=sum(line.amount for line in lines if line.kind == EntryKind.ADJUSTMENT),
+        due=owed,
+    )
+
+
+def settle(
+    driver_id: int, start: date, end: date, method: str, reference: str, user_id: int | None, now: datetime
+) -> Settlement:
+    """Close the period: post its fees, record the settlement and the line that pays or collects what is due."""
+    driver = db.session.get(Driver, driver_id)
+    if driver is None:
+        raise LedgerError("no such driver")
+    if method not in METHODS:
+        raise LedgerError(f"method: one of {', '.join(METHODS)}")
+    reference = (reference or "").strip()
+    if len(reference) > 80:
+        raise LedgerError("reference: at most 80 characters")
+    _check_period(driver_id, start, end, now)
+    post_fees(driver, start, end, now)
+    sheet = statement(driver_id, start, end, now)
+    last = last_entry(driver_id)
+    settlement = Settlement(
+        driver_id=driver_id,
+        period_start=start,
+        period_end=end,
+        through_seq=sheet.through_seq,
+        trips=sheet.trips,
+        fares=sheet.fares,
+        commission=sheet.commission,
+        paid=sheet.due,
+        method=method,
+        reference=reference,
+        created_by_id=user_id,
+        created_at=now,
+    )
+    try:
+        with savepoint():
+            db.session.add(settlement)
+            db.session.flush()
+    except IntegrityError:
+        raise LedgerError("this period is being settled by someone else") from None
+    append(
+        driver_id,
+        EntryKind.SETTLEMENT,
+        -sheet.due,
+        now,
+        expect_seq=(last.seq if last is not None else 0) + 1,
+        settlement_id=settlement.id,
+        reason=f"{start.isoformat()} – {end.isoformat()}",
+        author_id=user_id,
+    )
+    return settlement
+
+
+def settle_all(start: date, end: date, method: str, user_id: int | None, now: datetime) -> tuple[list, dict]:
+    """The settlement run: settle every active driver for the period; returns the settlements and the refusals."""
+    done, refused = [], {}
+    for driver in db.session.scalars(select(Driver).where(Driver.active.is_(True)).order_by(Driver.call_sign)):
+        try:
+            with savepoint():
+                done.append(settle(driver.id, start, end, method, "", user_id, now))
+        except LedgerError as exc:
+            refused[driver.id] = str(exc)
+    return done, refused
