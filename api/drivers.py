@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -15,12 +15,20 @@ from api.fast_auth import bearer_identity, bearer_token
 from core.extensions import db
 from core.models import utcnow
 from core.signals import commit_and_announce
+from core.timewindows import office_date
 from dispatch import stands
 from dispatch.duty import change_status, check_in, check_out, job_in_hand, position_report
 from dispatch.models import Booking, DispatchOffer
 from dispatch.offers import accept_offer, decline_offer, offer_counts, pending_offer_for_driver
 from drivers.models import Driver, DriverStatus
-from drivers.services import DriverError, create_driver, driver_for_user, quick_position, vehicle_of
+from drivers.services import (
+    DriverError,
+    create_driver,
+    dispatch_block_reason,
+    driver_for_user,
+    quick_position,
+    vehicle_of,
+)
 
 
 @bp.errorhandler(DriverError)
@@ -142,6 +150,10 @@ def driver_state(driver: Driver) -> dict:
         "job": booking_json(job) if job else None,
         "queue": {"zone_id": place[0], "position": place[1]} if place else None,
         "offers": offer_counts(driver.id),
+        # Why no offer will reach the driver (suspended, papers or contract expired), for their page to say.
+        "blocked": dispatch_block_reason(
+            driver, utcnow(), office_date(utcnow(), current_app.config["OFFICE_TIMEZONE"])
+        ),
     }
 
 

@@ -18,10 +18,11 @@ from sqlalchemy.orm import selectinload
 from core.extensions import db
 from core.models import utcnow
 from core.queues import redis_connection
+from core.timewindows import office_date
 from dispatch.models import Booking, BookingStatus, DispatchOffer, OfferOutcome, StandQueueEntry
 from drivers import positions
 from drivers.models import Driver, DriverStatus
-from drivers.services import vehicle_of
+from drivers.services import dispatch_block_reason, vehicle_of
 from geo.models import Zone
 
 # Bounds on one snapshot: a busy office has far fewer live jobs and drivers on duty than these.
@@ -148,6 +149,8 @@ def _driver_row(
         # Not heard from lately: the auto-dispatcher passes them over, so the board says so.
         "stale": sighting is None or now.timestamp() - sighting.at > stale_after,
         "queue": {"zone_id": queue_place[0], "place": queue_place[1]} if queue_place else None,
+        # Suspended, papers or contract expired, shift over: why no offer will reach them.
+        "blocked": dispatch_block_reason(driver, now, office_date(now, current_app.config["OFFICE_TIMEZONE"])),
     }
 
 

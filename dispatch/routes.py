@@ -61,6 +61,7 @@ def board_text() -> dict[str, str]:
         "state_busy": _("busy"),
         "state_break": _("on break"),
         "state_stale": _("not heard from"),
+        "blocked": _("kept out of dispatch"),
         "state_offline": _("offline"),
         "class_sedan": _("sedan"),
         "class_van": _("van"),

@@ -109,6 +109,7 @@ def page_text() -> dict[str, str]:
         "offline": _("Offline"),
         "available": _("Available"),
         "break": _("On break"),
+        "blocked": _("You get no offers: %(reason)s", reason="{reason}"),
         "busy": _("Busy"),
         "new_offer": _("New job"),
         "pickup": _("Pickup"),

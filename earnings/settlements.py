@@ -103,7 +103,7 @@ def statement(driver_id: int, start: date, end: date, now: datetime) -> Statemen
         fares=sum(line.fare for line in trips),
         commission=sum(line.commission for line in lines if line.kind in (EntryKind.TRIP, EntryKind.FEE)),
         adjustments=sum(line.amount for line in lines if line.kind == EntryKind.ADJUSTMENT),
-        due=owed,
+        due=int(owed),  # PostgreSQL sums integers as NUMERIC
     )
 
 

@@ -126,3 +126,19 @@ def test_papers_about_to_expire_are_listed_and_the_driver_is_texted_once(app, dr
     assert remind_expiring_documents(now=NOW) == 0
     [text] = db.session.scalars(select(OutboundMessage)).all()
     assert text.to == driver.phone and text.kind == "document_expiring"
+
+
+def test_the_dispatch_board_shows_why_a_driver_gets_no_offers(app, driver, redis_client):
+    from dispatch.board import driver_row
+
+    assert driver_row(driver)["blocked"] is None
+    suspend(driver, "unpaid commission", NOW - timedelta(hours=1), None, None, NOW)
+    assert driver_row(driver)["blocked"] == "the driver is suspended: unpaid commission"
+
+
+def test_the_drivers_own_page_is_told_why_no_offers_come(app, driver, redis_client):
+    from api.drivers import driver_state
+
+    assert driver_state(driver)["blocked"] is None
+    suspend(driver, "unpaid commission", NOW - timedelta(hours=1), None, None, NOW)
+    assert driver_state(driver)["blocked"] == "the driver is suspended: unpaid commission"

@@ -382,6 +382,7 @@ function driverCard(driver) {
     node('p', {}, text[`class_${driver.vehicle_class}`] || driver.vehicle_class || '',
       driver.plate ? ' · ' : null, driver.plate ? node('bdi', {}, driver.plate) : null),
     driver.queue ? node('p', {}, `${zoneName(driver.queue.zone_id)} · ${fill(text.queue_place, { place: numbers.format(driver.queue.place) })}`) : null,
+    driver.blocked ? node('p', { class: 'field-error', title: driver.blocked, 'data-blocked': '' }, text.blocked, ': ', node('bdi', {}, driver.blocked)) : null,
     driver.seen_at ? node('p', { class: 'muted' }, clock.format(new Date(driver.seen_at * 1000))) : null);
 }
 
@@ -415,7 +416,7 @@ function distanceKm(lat1, lon1, lat2, lon2) {
 function candidatesFor(b) {
   const offered = new Set([...board.offers.values()].filter((o) => o.booking_id !== b.id).map((o) => o.driver_id));
   return [...board.drivers.values()]
-    .filter((d) => d.status === 'available' && !offered.has(d.id) && d.id !== b.driver_id)
+    .filter((d) => d.status === 'available' && !d.blocked && !offered.has(d.id) && d.id !== b.driver_id)
     .map((d) => ({ driver: d, km: d.lat === null ? null : distanceKm(b.pickup_lat, b.pickup_lon, d.lat, d.lon) }))
     .sort((x, y) => (x.driver.stale - y.driver.stale)
       || ((x.km ?? Infinity) - (y.km ?? Infinity))

@@ -14,6 +14,7 @@ const el = {
   live: document.querySelector('[data-live-state]'),
   notice: document.querySelector('[data-notice]'),
   statusLabel: document.querySelector('[data-status-label]'),
+  blocked: document.querySelector('[data-blocked]'),
   statusButtons: [...document.querySelectorAll('[data-status]')],
   gps: document.querySelector('[data-gps]'),
   offer: document.querySelector('[data-offer]'),
@@ -157,6 +158,8 @@ function drawDuty() {
   const status = state.driver.status;
   el.statusLabel.textContent = text[status] || status;
   document.body.dataset.driverStatus = status;
+  el.blocked.hidden = !state.blocked;
+  el.blocked.textContent = state.blocked ? fill(text.blocked, { reason: state.blocked }) : '';
   el.statusButtons.forEach((button) => {
     button.setAttribute('aria-pressed', String(button.dataset.status === status));
     button.disabled = Boolean(state.job); // the server refuses a change of state while a job is in hand
