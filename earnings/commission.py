@@ -184,7 +184,8 @@ def post_fees(driver: Driver, first_day: date, last_day: date, now: datetime) ->
     """Post the shift fee of every office day in the range with a trip, and the monthly fee of every month with one.
 
     Each fee has its own key (driver, day or month): running this again, or over an overlapping range,
-    posts nothing twice. The version in force at the end of that day (or month) decides the fee.
+    posts nothing twice. A fee is dated at the end of its day (for a month: of its last worked day in the
+    range), so a settlement of the period it belongs to covers it; the version in force then decides it.
     """
     trips = db.session.scalars(
         select(LedgerEntry.at).where(LedgerEntry.driver_id == driver.id, LedgerEntry.kind == EntryKind.TRIP)
@@ -196,13 +197,15 @@ def post_fees(driver: Driver, first_day: date, last_day: date, now: datetime) ->
         posted += _fee(driver, code, CommissionKind.SHIFT_FEE, f"fee:shift:{driver.id}:{day.isoformat()}", day, now)
     for month in sorted({(d.year, d.month) for d in days}):
         key = f"fee:month:{driver.id}:{month[0]}-{month[1]:02d}"
-        posted += _fee(driver, code, CommissionKind.MONTHLY_FEE, key, date(month[0], month[1], 1), now)
+        last_worked = max(d for d in days if (d.year, d.month) == month)
+        posted += _fee(driver, code, CommissionKind.MONTHLY_FEE, key, last_worked, now)
     return posted
 
 
 def _fee(driver: Driver, code: str | None, kind: str, key: str, day: date, now: datetime) -> list[LedgerEntry]:
     day_end = office_midnight(day + timedelta(days=1), current_app.config["OFFICE_TIMEZONE"])
-    plan = plan_in_force(code, min(day_end - timedelta(seconds=1), now))
+    moment = min(day_end - timedelta(seconds=1), now)
+    plan = plan_in_force(code, moment)
     rate = _best([r for r in plan.rates if r.kind == kind], None, None) if plan is not None else None
     if rate is None or not rate.amount:
         return []
@@ -211,7 +214,7 @@ def _fee(driver: Driver, code: str | None, kind: str, key: str, day: date, now: 
         driver.id,
         EntryKind.FEE,
         -rate.amount,
-        now,
+        moment,
         commission=rate.amount,
         plan_id=plan.id,
         dedupe_key=key,

@@ -1,10 +1,16 @@
 """Settling up: closing a period of a driver's ledger and recording what was paid or collected.
 
-A settlement covers every line up to the end of its period (office calendar) not covered before: its
-own line brings what those lines came to back to zero. The ledger's running balance then holds only
-what happened after the period. Periods move forward: a period that starts on or before the end of the
-last settled one is refused, and two admins settling one driver at once cannot both land (the unique
-(driver, period start) index, and the settlement line must take exactly the next seq).
+A settlement covers every line dated before the end of its period (office calendar) that no earlier
+settlement covered, and its own line brings what they came to back to zero; the running balance then
+holds exactly the lines not yet covered. A line is covered by an earlier settlement when it is dated
+before that settlement's end and was already on the ledger when it was made (``through_seq``); as ends
+and seqs only grow, checking the latest settlement is enough. So a fee of the period posted while
+settling it is in it, a trip of the next day already posted is not, and a late line of a settled day
+(a correction) falls into the next settlement.
+
+Periods move forward: a period that starts on or before the end of the last settled one is refused, and
+two admins settling one driver at once cannot both land (the unique (driver, period start) index, and the
+settlement line must take exactly the next seq).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.database import savepoint
@@ -63,35 +69,25 @@ def _check_period(driver_id: int, start: date, end: date, now: datetime) -> None
         raise LedgerError(f"already settled up to {previous.period_end.isoformat()}")
 
 
+def _period_end(day: date) -> datetime:
+    return office_midnight(day + timedelta(days=1), current_app.config["OFFICE_TIMEZONE"])
+
+
 def statement(driver_id: int, start: date, end: date, now: datetime) -> Statement:
-    """What the lines of the period (and any left unsettled before it) come to; nothing is written."""
-    cutoff = office_midnight(end + timedelta(days=1), current_app.config["OFFICE_TIMEZONE"])
+    """The lines a settlement of the period would cover (those dated before its end, not covered before); no writes."""
+    last = last_entry(driver_id)
+    through = last.seq if last is not None else 0
+    query = select(LedgerEntry).where(
+        LedgerEntry.driver_id == driver_id,
+        LedgerEntry.kind != EntryKind.SETTLEMENT,
+        LedgerEntry.at < _period_end(end),
+        LedgerEntry.seq <= through,
+    )
     previous = last_settlement(driver_id)
-    after = previous.through_seq if previous is not None else 0
-    through = db.session.scalar(
-        select(func.max(LedgerEntry.seq)).where(LedgerEntry.driver_id == driver_id, LedgerEntry.at < cutoff)
-    )
-    through = max(through or 0, after)
-    lines = list(
-        db.session.scalars(
-            select(LedgerEntry)
-            .where(
-                LedgerEntry.driver_id == driver_id,
-                LedgerEntry.seq > after,
-                LedgerEntry.seq <= through,
-                LedgerEntry.kind != EntryKind.SETTLEMENT,
-            )
-            .order_by(LedgerEntry.seq)
-        )
-    )
-    # What is owed as of the cut: all lines up to it, and every settlement line so far (those written after
-    # the cut belong to earlier periods and have already cancelled what they covered).
-    owed = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.driver_id == driver_id,
-            (LedgerEntry.seq <= through) | (LedgerEntry.kind == EntryKind.SETTLEMENT),
-        )
-    )
+    if previous is not None:
+        covered = (LedgerEntry.at < _period_end(previous.period_end)) & (LedgerEntry.seq <= previous.through_seq)
+        query = query.where(~covered)
+    lines = list(db.session.scalars(query.order_by(LedgerEntry.seq)))
     trips = [line for line in lines if line.kind == EntryKind.TRIP]
     return Statement(
         driver_id=driver_id,
@@ -103,7 +99,7 @@ def statement(driver_id: int, start: date, end: date, now: datetime) -> Statemen
         fares=sum(line.fare for line in trips),
         commission=sum(line.commission for line in lines if line.kind in (EntryKind.TRIP, EntryKind.FEE)),
         adjustments=sum(line.amount for line in lines if line.kind == EntryKind.ADJUSTMENT),
-        due=int(owed),  # PostgreSQL sums integers as NUMERIC
+        due=sum(line.amount for line in lines),
     )
 
 

@@ -134,3 +134,23 @@ def test_a_contract_needs_a_known_plan_and_dates_that_make_sense(app):
     with pytest.raises(LedgerError, match="in the past"):
         add_contract(driver, "X", "standard", date(2026, 1, 1), date(2026, 2, 1), "", None, NOW)
     assert driver.contract_plan is None
+
+
+def test_a_settlement_covers_the_fees_of_its_own_period(app):
+    from earnings.settlements import settle
+
+    publish_plan(
+        "shift",
+        "Shift fee",
+        [{"kind": "percent", "percent_bp": 1000}, {"kind": "shift_fee", "amount": 500_000}],
+        NOW - timedelta(days=30),
+        None,
+        NOW - timedelta(days=30),
+    )
+    booking = trip_on_the_road("fa")
+    driver = db.session.get(Driver, booking.driver_id)
+    add_contract(driver, "S-2", "shift", date(2026, 10, 1), None, "", None, NOW)
+    booking.fare = 1_000_000
+    post_trip(booking, NOW - timedelta(days=1))  # the 19th: commission 100,000, cash
+    settlement = settle(driver.id, date(2026, 11, 19), date(2026, 11, 19), "cash", "", None, NOW)
+    assert settlement.paid == -600_000 and balance(driver.id) == 0  # the day's fee is in, nothing rolls over

@@ -150,8 +150,11 @@ def test_any_sequence_keeps_the_balance_equal_to_the_sum_of_its_lines(driver, op
         running += entry.amount
         assert entry.balance_after == running
     assert balance(driver.id) == sum(e.amount for e in every)
-    # Once settled, what is left is exactly the lines no settlement has covered yet.
+    # Once settled, what is left is exactly the lines no settlement has covered yet: those dated after the last
+    # settled day, or posted after the last settlement was made.
     last = db.session.scalar(select(Settlement).order_by(Settlement.id.desc()).limit(1))
-    covered = last.through_seq if last is not None else 0
-    assert balance(driver.id) == sum(e.amount for e in every if e.kind != "settlement" and e.seq > covered)
+    if last is not None:
+        end = datetime(2026, 11, 10, 20, 30, tzinfo=UTC) + timedelta(days=(last.period_end - day(0)).days)
+        left = [e for e in every if e.kind != "settlement" and (e.at >= end or e.seq > last.through_seq)]
+        assert balance(driver.id) == sum(e.amount for e in left)
     db.session.rollback()
