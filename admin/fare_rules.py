@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from zoneinfo import ZoneInfo
 
-import jdatetime
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -17,9 +15,8 @@ from accounts.roles import Area
 from admin.fare_rule_forms import FareRuleForm, HolidayForm
 from admin.routes import bp
 from core.extensions import db
-from core.i18n import uses_jalali
+from core.i18n import show_day
 from core.models import utcnow
-from core.text import persian_digits
 from drivers.models import VehicleClass
 from fares.rules import (
     RULE_FIELDS,
@@ -116,13 +113,6 @@ def fare_rules():
     ), status
 
 
-def _show_day(day: date) -> str:
-    """A date as the page's calendar writes it (the Jalali one for Persian users who chose it)."""
-    if uses_jalali():
-        return persian_digits(jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d"))
-    return day.isoformat()
-
-
 @bp.route("/holidays", methods=["GET", "POST"])
 @area_required(Area.ADMINISTRATION)
 def holiday_calendar():
@@ -144,7 +134,7 @@ def holiday_calendar():
     elif form.is_submitted():
         status = 400
     rows = holidays()
-    shown = {row.id: _show_day(row.day) for row in rows}
+    shown = {row.id: show_day(row.day) for row in rows}
     return render_template("admin/holidays.html", form=form, holidays=rows, shown=shown), status
 
 

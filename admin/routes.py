@@ -68,6 +68,7 @@ def places():
     return render_template("admin/places.html", form=form, places=rows), status
 
 
+from admin import commission_plans as _commission_plans  # noqa: E402,F401
 from admin import fare_rules as _fare_rules  # noqa: E402,F401
 from admin import jobs as _jobs  # noqa: E402,F401
 from admin import messages as _messages  # noqa: E402,F401

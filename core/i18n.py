@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -53,6 +53,15 @@ def show_datetime(moment: datetime | None) -> str:
         local = jdatetime.datetime.fromgregorian(datetime=office_time(moment))
         return persian_digits(local.strftime("%Y/%m/%d %H:%M"))
     return format_datetime(moment, "short")
+
+
+def show_day(day: date | None) -> str:
+    """An office day as the page's calendar writes it (Jalali for Persian users who chose it); "" for none."""
+    if day is None:
+        return ""
+    if uses_jalali():
+        return persian_digits(jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d"))
+    return day.isoformat()
 
 
 def show_number(value: int | float | None) -> str:

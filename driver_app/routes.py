@@ -155,3 +155,6 @@ def page_text() -> dict[str, str]:
         "refused": _("Not done: %(reason)s", reason="{reason}"),
         "currency_IRR": _("rials"),
     }
+
+
+from driver_app import earnings as _earnings  # noqa: E402,F401

@@ -8,9 +8,10 @@ corrects. Amounts are integers in the currency's smallest unit: positive, the of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.database import savepoint
@@ -38,6 +39,19 @@ def balance(driver_id: int) -> int:
     """What the office owes the driver now (negative: what the driver owes the office)."""
     last = last_entry(driver_id)
     return last.balance_after if last is not None else 0
+
+
+def balances() -> dict[int, int]:
+    """Every driver's balance at once (drivers with no line are absent): one query for a list of drivers."""
+    latest = (
+        select(LedgerEntry.driver_id, func.max(LedgerEntry.seq).label("seq")).group_by(LedgerEntry.driver_id).subquery()
+    )
+    rows = db.session.execute(
+        select(LedgerEntry.driver_id, LedgerEntry.balance_after).join(
+            latest, (LedgerEntry.driver_id == latest.c.driver_id) & (LedgerEntry.seq == latest.c.seq)
+        )
+    )
+    return {driver_id: amount for driver_id, amount in rows}
 
 
 def by_key(dedupe_key: str) -> LedgerEntry | None:
@@ -120,3 +134,24 @@ def lines(driver_id: int, after_seq: int = 0, through_seq: int | None = None) ->
     if through_seq is not None:
         query = query.where(LedgerEntry.seq <= through_seq)
     return list(db.session.scalars(query.order_by(LedgerEntry.seq)))
+
+
+@dataclass(frozen=True)
+class TripTotals:
+    """A driver's trips since a moment: how many, their fares, the office's commission on them."""
+
+    trips: int
+    fares: int
+    commission: int
+
+
+def trips_since(driver_id: int, since: datetime) -> TripTotals:
+    """The driver's trip lines posted since ``since``, added up."""
+    count, fares, commission = db.session.execute(
+        select(
+            func.count(LedgerEntry.id),
+            func.coalesce(func.sum(LedgerEntry.fare), 0),
+            func.coalesce(func.sum(LedgerEntry.commission), 0),
+        ).where(LedgerEntry.driver_id == driver_id, LedgerEntry.kind == EntryKind.TRIP, LedgerEntry.at >= since)
+    ).one()
+    return TripTotals(int(count), int(fares), int(commission))  # PostgreSQL sums integers as NUMERIC

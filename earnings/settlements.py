@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +32,7 @@ from earnings.ledger import LedgerError, append, last_entry
 from earnings.models import EntryKind, LedgerEntry, Settlement
 
 METHODS = ("cash", "bank")
+METHOD_NAMES = {"cash": _l("cash"), "bank": _l("bank transfer")}
 MAX_PERIOD_DAYS = 62
 
 
@@ -162,3 +164,35 @@ def settle_all(start: date, end: date, method: str, user_id: int | None, now: da
         except LedgerError as exc:
             refused[driver.id] = str(exc)
     return done, refused
+
+
+def covered_lines(settlement: Settlement) -> list[LedgerEntry]:
+    """The ledger lines a settlement covered, in order, with its own settling line last."""
+    query = select(LedgerEntry).where(
+        LedgerEntry.driver_id == settlement.driver_id,
+        LedgerEntry.kind != EntryKind.SETTLEMENT,
+        LedgerEntry.at < _period_end(settlement.period_end),
+        LedgerEntry.seq <= settlement.through_seq,
+    )
+    previous = db.session.scalar(
+        select(Settlement)
+        .where(Settlement.driver_id == settlement.driver_id, Settlement.period_end < settlement.period_start)
+        .order_by(Settlement.period_end.desc())
+        .limit(1)
+    )
+    if previous is not None:
+        covered = (LedgerEntry.at < _period_end(previous.period_end)) & (LedgerEntry.seq <= previous.through_seq)
+        query = query.where(~covered)
+    own = db.session.scalars(select(LedgerEntry).where(LedgerEntry.settlement_id == settlement.id))
+    return [*db.session.scalars(query.order_by(LedgerEntry.seq)), *own]
+
+
+def settlements_between(start: date, end: date) -> list[tuple[Settlement, Driver]]:
+    """The settlements whose period overlaps the given one, with their drivers."""
+    query = (
+        select(Settlement, Driver)
+        .join(Driver, Driver.id == Settlement.driver_id)
+        .where(Settlement.period_start <= end, Settlement.period_end >= start)
+        .order_by(Settlement.period_start, Driver.call_sign)
+    )
+    return [(row.Settlement, row.Driver) for row in db.session.execute(query)]

@@ -106,3 +106,7 @@ def export_subscribers_csv():
     spool.seek(0)
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return send_file(spool, mimetype="text/csv", as_attachment=True, download_name=f"subscribers-{stamp}.csv")
+
+
+from supervisors import driver_pages as _driver_pages  # noqa: E402,F401
+from supervisors import settlement_pages as _settlement_pages  # noqa: E402,F401

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 
 from core.extensions import db
 from drivers.models import Driver
-from earnings.ledger import LedgerError, adjust, append, balance, lines
+from earnings.ledger import LedgerError, adjust, append, balance, balances, lines
 from earnings.models import LedgerEntry, Settlement
 from earnings.settlements import settle, statement
 
@@ -158,3 +158,13 @@ def test_any_sequence_keeps_the_balance_equal_to_the_sum_of_its_lines(driver, op
         left = [e for e in every if e.kind != "settlement" and (e.at >= end or e.seq > last.through_seq)]
         assert balance(driver.id) == sum(e.amount for e in left)
     db.session.rollback()
+
+
+def test_every_drivers_balance_at_once_matches_each_balance(driver):
+    other = Driver(call_sign="L3", name="Other", phone="+989120009997")
+    db.session.add(other)
+    db.session.flush()
+    trip(driver, 1, 1_000_000, 150_000, "cash", START)
+    trip(driver, 2, 1_000_000, 150_000, "account", START)
+    adjust(other.id, 70_000, "bonus", None, START)
+    assert balances() == {driver.id: balance(driver.id), other.id: 70_000} == {driver.id: 700_000, other.id: 70_000}
