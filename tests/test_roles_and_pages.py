@@ -12,8 +12,12 @@ PAGES = {
     "/supervisor/": {"supervisor", "admin"},
     "/supervisor/complaints": {"supervisor", "admin"},
     "/supervisor/duplicates": {"supervisor", "admin"},
+    "/supervisor/drivers": {"supervisor", "admin"},
+    "/supervisor/settlements": {"supervisor", "admin"},
     "/admin/users": {"admin"},
     "/admin/places": {"admin"},
+    "/admin/commission-plans": {"admin"},
+    "/admin/jobs": {"admin"},
 }
 ROLES = ["agent", "dispatcher", "supervisor", "admin"]
 
