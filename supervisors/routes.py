@@ -41,14 +41,6 @@ def wallboard():
     )
 
 
-@bp.route("/complaints")
-@area_required(Area.SUPERVISION)
-def complaints():
-    """The newest complaints first."""
-    rows = db.session.scalars(select(Complaint).order_by(Complaint.created_at.desc()).limit(100)).all()
-    return render_template("supervisors/complaints.html", complaints=rows)
-
-
 @bp.route("/duplicates")
 @area_required(Area.SUPERVISION)
 def duplicates():
@@ -108,5 +100,6 @@ def export_subscribers_csv():
     return send_file(spool, mimetype="text/csv", as_attachment=True, download_name=f"subscribers-{stamp}.csv")
 
 
+from supervisors import complaint_pages as _complaint_pages  # noqa: E402,F401
 from supervisors import driver_pages as _driver_pages  # noqa: E402,F401
 from supervisors import settlement_pages as _settlement_pages  # noqa: E402,F401
