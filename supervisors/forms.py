@@ -12,7 +12,3 @@ class MergeForm(FlaskForm):
     survivor_id = IntegerField(validators=[DataRequired()])
     merged_id = IntegerField(validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[Length(max=500)])
-
-
-class ActionForm(FlaskForm):
-    """A button's form: only the CSRF token; the fields are read by the complaint engine, which checks them."""
