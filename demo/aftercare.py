@@ -168,6 +168,14 @@ class ComplaintMaker:
             note=note,
         )
 
+    def leave_the_newest_waiting(self) -> None:
+        """Leave the most recent complaint new (not yet picked up), so the demo log always shows one waiting."""
+        if not self.complaints or any(c.status == CS.NEW for c in self.complaints):
+            return
+        newest = max(self.complaints, key=lambda c: c.created_at)
+        newest.events[:] = newest.events[:1]
+        newest.status, newest.resolved_at, newest.resolution = CS.NEW, None, ""
+
     def number_lost_property(self) -> None:
         """Give lost-property cases their references, LP-<Persian year>-<number within that year>."""
         counters: dict[int, int] = {}

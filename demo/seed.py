@@ -337,6 +337,7 @@ def _complaints(rng, now, agents, supervisor, bookings, feedback, grievances) ->
     recent = [b for b in finished if b.pickup_at > now - timedelta(days=7)]
     for booking in [*rng.sample(recent, 5), *rng.sample(finished, rng.randint(3, 7))]:
         maker.from_phone(booking)
+    maker.leave_the_newest_waiting()
     maker.number_lost_property()
     return maker.complaints
 

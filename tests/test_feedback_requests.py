@@ -21,7 +21,8 @@ from tests.support.twilio_webhooks import incoming_sms_params, signed_post
 from tests.test_feedback_loop import RIDER, complete, trip_on_the_road
 
 # 10:00 in Tehran (UTC+3:30): outside the default quiet hours 22:00-08:00.
-MORNING = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
+# Yesterday at 10:00 in Tehran: outside the quiet hours, and the request is still open (48 hours) today.
+MORNING = (utcnow() - timedelta(days=1)).replace(hour=6, minute=30, second=0, microsecond=0)
 
 
 @pytest.fixture
