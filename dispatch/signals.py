@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from blinker import Namespace
 
+from drivers.signals import driver_changed
+
+__all__ = ["booking_changed", "driver_changed", "offer_closed", "offer_made"]
+
 _signals = Namespace()
 
 # Sent with booking_id=…, event=<the booking's new status or "edited">.
@@ -16,5 +20,3 @@ booking_changed = _signals.signal("booking-changed")
 offer_made = _signals.signal("offer-made")
 # Sent with offer_id=…, driver_id=…, booking_id=…, outcome=… when an offer ends any way but acceptance.
 offer_closed = _signals.signal("offer-closed")
-# Sent with driver_id=…, status=… when a driver's state or queue place changes.
-driver_changed = _signals.signal("driver-changed")

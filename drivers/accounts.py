@@ -156,6 +156,10 @@ def _mirror(driver: Driver, now: datetime) -> None:
     else:
         driver.suspended_from, driver.suspended_until = current.starts_at, current.ends_at
         driver.suspension_reason = current.reason
+    # Imported here: the record helpers import drivers.services, which imports this module.
+    from drivers.records import announce_change
+
+    announce_change(driver, now)
 
 
 def suspend(

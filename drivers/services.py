@@ -17,6 +17,7 @@ from core.database import on_commit
 from core.errors import Conflict
 from core.extensions import db
 from core.queues import redis_connection
+from core.text import ascii_digits, persian_digits
 from crm.phones import PhoneNumberError, to_e164
 from drivers import positions
 from drivers.accounts import suspension_reason
@@ -60,19 +61,12 @@ def create_driver(
     call_sign = (call_sign or "").strip().upper()
     if not call_sign or len(call_sign) > 16 or not all(ch.isalnum() or ch == "-" for ch in call_sign):
         raise DriverError("call sign: 1–16 letters, digits or '-'")
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise DriverError("name: 1–200 characters")
-    try:
-        e164 = to_e164(phone or "", current_app.config["DEFAULT_REGION"])
-    except PhoneNumberError as exc:
-        raise DriverError(f"phone: {exc}") from None
-    if language not in ("fa", "en"):
-        raise DriverError("language must be fa or en")
+    name = _check_name(name)
+    e164 = _check_phone(phone)
+    language = _check_language(language)
     if db.session.scalar(select(Driver.id).where(func.upper(Driver.call_sign) == call_sign)):
         raise DriverError(f"call sign {call_sign} is taken")
-    if db.session.scalar(select(Driver.id).where(Driver.phone == e164)):
-        raise DriverError(f"{e164} already belongs to another driver")
+    _check_phone_free(e164)
     user = User(
         username=f"driver-{call_sign.lower()}",
         display_name=name,
@@ -94,15 +88,61 @@ def create_driver(
     return driver
 
 
-def _vehicle(values: dict) -> Vehicle:
-    plate = str(values.get("plate") or "").strip()
+def _check_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise DriverError("name: 1–200 characters")
+    return name
+
+
+def _check_phone(phone: str | None) -> str:
+    """The number in E.164, by the same rules as subscribers' numbers."""
+    try:
+        return to_e164(phone or "", current_app.config["DEFAULT_REGION"])
+    except PhoneNumberError as exc:
+        raise DriverError(f"phone: {exc}") from None
+
+
+def _check_phone_free(e164: str, driver_id: int | None = None) -> None:
+    """Refuse a number another driver has (the driver being edited may keep their own)."""
+    taken = select(Driver.id).where(Driver.phone == e164)
+    if driver_id is not None:
+        taken = taken.where(Driver.id != driver_id)
+    if db.session.scalar(taken):
+        raise DriverError(f"{e164} already belongs to another driver")
+
+
+def _check_language(language: str | None) -> str:
+    if language not in ("fa", "en"):
+        raise DriverError("language must be fa or en")
+    return language
+
+
+def _check_plate(plate: str | None, vehicle_id: int | None = None) -> str:
+    """The plate as typed (trimmed), refused if empty, too long, or on another car already."""
+    plate = str(plate or "").strip()
     if not plate or len(plate) > 32:
         raise DriverError("vehicle plate: 1–32 characters")
-    if db.session.scalar(select(Vehicle.id).where(Vehicle.plate == plate)):
+    # Iranian plates are typed in Persian or Latin digits alike: the same plate either way is the same car.
+    spellings = {plate, ascii_digits(plate), persian_digits(plate)}
+    taken = select(Vehicle.id).where(Vehicle.plate.in_(spellings))
+    if vehicle_id is not None:
+        taken = taken.where(Vehicle.id != vehicle_id)
+    if db.session.scalar(taken):
         raise DriverError(f"plate {plate} is already on the books")
-    vehicle_class = values.get("vehicle_class") or VehicleClass.SEDAN
+    return plate
+
+
+def _check_vehicle_class(vehicle_class: str | None) -> str:
+    vehicle_class = vehicle_class or VehicleClass.SEDAN
     if vehicle_class not in {c.value for c in VehicleClass}:
         raise DriverError("unknown vehicle class")
+    return vehicle_class
+
+
+def _vehicle(values: dict) -> Vehicle:
+    plate = _check_plate(values.get("plate"))
+    vehicle_class = _check_vehicle_class(values.get("vehicle_class"))
     return Vehicle(
         plate=plate,
         make_model=str(values.get("make_model") or "")[:80],

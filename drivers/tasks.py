@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from core.extensions import db
 from core.jobs import in_app_context
 from core.models import utcnow
+from core.signals import commit_and_announce
 from drivers.accounts import expiring_documents, lift_ended
 from drivers.models import Driver
 from drivers.services import copy_positions_to_database
@@ -29,7 +30,7 @@ def copy_positions() -> int:
 def lift_ended_suspensions() -> int:
     """Mark suspensions whose end has come as lifted (``rq cron``, every 5 minutes)."""
     lifted = lift_ended(utcnow())
-    db.session.commit()
+    commit_and_announce()  # the board and the driver's phone learn the driver may get offers again
     return lifted
 
 

@@ -1,4 +1,5 @@
-"""Forms of the driver profile pages: a new driver, a contract, a paper, a suspension, a ledger adjustment."""
+"""Forms of the driver profile pages: a new driver, their details, a car, a contract, a paper, a suspension, a ledger
+adjustment."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     PasswordField,
@@ -17,7 +19,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from core.text import ascii_digits
-from drivers.models import DocumentKind, VehicleClass
+from crm.phones import display_phone
+from drivers.models import DocumentKind, Driver, Vehicle, VehicleClass
 
 # Typed and pasted numbers: thousands separators of both scripts, and the minus signs people type.
 _SEPARATORS = str.maketrans({",": "", "٬": "", "،": "", " ": "", "\u00a0": "", "\u2212": "-", "\u2013": "-"})
@@ -132,3 +135,73 @@ class AdjustmentForm(FlaskForm):
     )
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
     corrects_seq = WholeNumberField(_l("Corrects line # (optional)"), validators=[Optional()])
+
+
+class YearField(StringField):
+    """A car's model year as people type it (Persian digits are fine); the service checks the range."""
+
+    def process_formdata(self, valuelist):
+        """Read the typed text as an int (None when empty)."""
+        self.data = None
+        raw = ascii_digits(valuelist[0] if valuelist else "").strip()
+        if not raw:
+            return
+        if not raw.isdigit():
+            raise ValueError(_l("Enter a year, such as 2018."))
+        self.data = int(raw)
+
+
+LANGUAGE_CHOICES = [SelectChoice("fa", _l("Persian")), SelectChoice("en", _l("English"))]
+
+
+class DriverDetailsForm(FlaskForm):
+    """The driver's identity, licence and whether they work for the office now."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=32)])
+    language = SelectField(_l("Language of texts"), choices=LANGUAGE_CHOICES)
+    licence_number = StringField(_l("Licence number"), validators=[Length(max=40)])
+    licence_expires_on = DateField(_l("Licence expires on"), validators=[Optional()])
+    active = BooleanField(_l("Active: may log in and get offers"))
+
+
+class VehicleForm(FlaskForm):
+    """A car of the driver's: a new one, or one on the books to correct."""
+
+    plate = StringField(_l("Plate"), validators=[DataRequired(), Length(max=32)])
+    make_model = StringField(_l("Make and model"), validators=[Length(max=80)])
+    colour = StringField(_l("Colour"), validators=[Length(max=40)])
+    vehicle_class = SelectField(
+        _l("Vehicle class"), choices=[SelectChoice(v.value, name) for v, name in VEHICLE_CLASS_NAMES.items()]
+    )
+    year = YearField(_l("Model year"), validators=[Optional()])
+    insurance_expires_on = DateField(_l("Insurance until"), validators=[Optional()])
+
+
+def vehicle_form_name(vehicle_id: int | None) -> str:
+    """The prefix (and the profile's key) of a car's form; None names the form for a new car."""
+    return "vehicle-new" if vehicle_id is None else f"vehicle-{vehicle_id}"
+
+
+def record_forms(driver: Driver) -> dict[str, FlaskForm]:
+    """The details form and one form per car, filled from the records, and an empty form for a new car."""
+    details = {
+        "name": driver.name,
+        # Shown as people write it; the service brings it back to E.164.
+        "phone": display_phone(driver.phone) if driver.phone else "",
+        "language": driver.language,
+        "licence_number": driver.licence_number,
+        "licence_expires_on": driver.licence_expires_on,
+        "active": driver.active,
+    }
+    forms: dict[str, FlaskForm] = {"details": DriverDetailsForm(prefix="details", formdata=None, data=details)}
+    for vehicle in driver.vehicles:
+        name = vehicle_form_name(vehicle.id)
+        forms[name] = VehicleForm(prefix=name, formdata=None, data=_vehicle_data(vehicle))
+    forms[vehicle_form_name(None)] = VehicleForm(prefix=vehicle_form_name(None), formdata=None)
+    return forms
+
+
+def _vehicle_data(vehicle: Vehicle) -> dict:
+    fields = ("plate", "make_model", "colour", "vehicle_class", "year", "insurance_expires_on")
+    return {field: getattr(vehicle, field) for field in fields}

@@ -18,6 +18,7 @@ from accounts.roles import Area
 from core.extensions import db
 from core.i18n import show_day, show_number
 from core.models import utcnow
+from core.signals import commit_and_announce
 from core.timewindows import office_date
 from dispatch.models import Booking, BookingStatus, OfferOutcome
 from dispatch.offers import offer_counts
@@ -48,6 +49,7 @@ from supervisors.driver_forms import (
     DocumentForm,
     NewDriverForm,
     SuspendForm,
+    record_forms,
 )
 from supervisors.routes import bp
 
@@ -157,6 +159,7 @@ def drivers():
 def _profile(driver: Driver, status: int = 200, **submitted):
     """Render the profile; a form that was just refused is shown as submitted, the others empty."""
     forms = {name: cls(prefix=name, formdata=None) for name, cls in PROFILE_FORMS.items()}
+    forms.update(record_forms(driver))
     forms.update({name: form for name, form in submitted.items() if form is not None})
     forms["contract"].plan_code.choices = [(code, code) for code in plan_codes()]
     now, today = _clock()
@@ -197,6 +200,7 @@ def _profile(driver: Driver, status: int = 200, **submitted):
         now=now,
         today=today,
         blocked=dispatch_block_reason(driver, now, today),
+        current_vehicle=vehicle_of(driver),
         contracts=contracts,
         documents=documents,
         suspensions=suspensions,
@@ -231,7 +235,8 @@ def _refused(driver: Driver, message: str | None = None, **submitted):
 
 
 def _done(driver: Driver, message: str, anchor: str):
-    db.session.commit()
+    # Announced, not just committed: a suspension or a new contract changes what the board and the phone show.
+    commit_and_announce()
     flash(message, "success")
     return redirect(url_for("supervisors.driver", driver_id=driver.id, _anchor=anchor))
 
