@@ -10,6 +10,7 @@ from drivers.tasks import copy_positions, lift_ended_suspensions, remind_expirin
 from feedback.tasks import sweep_feedback
 from loyalty.tasks import recompute_tiers_job
 from notifications.tasks import sweep_outbox
+from supervisors.live import push_floor
 from telephony.tasks import offer_menu_to_long_waits
 
 cron.register(prune_login_attempts, queue_name="default", cron="17 3 * * *")
@@ -20,6 +21,7 @@ cron.register(sweep_outbox, queue_name="default", interval=30)
 cron.register(sweep_feedback, queue_name="default", interval=60)
 cron.register(sweep_dispatch, queue_name="default", interval=10)
 cron.register(push_driver_positions, queue_name="default", interval=5)
+cron.register(push_floor, queue_name="default", interval=5)
 cron.register(copy_positions, queue_name="default", interval=60)
 cron.register(lift_ended_suspensions, queue_name="default", interval=300)
 cron.register(remind_expiring_documents, queue_name="default", cron="0 6 * * *")

@@ -113,6 +113,37 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
+# The wallboard's amber and red marks: a figure past amber shows amber, past red shows red. For the service
+# level, lower is worse, so its marks count down.
+WALLBOARD_THRESHOLDS = {
+    "longest_wait": (60.0, 120.0),  # seconds the oldest waiting call has waited
+    "service_level": (80.0, 70.0),  # % answered within SERVICE_LEVEL_SECONDS
+    "abandoned": (5.0, 10.0),  # % of calls abandoned
+    "asa": (20.0, 40.0),  # average speed of answer, seconds
+    "sla_breaches": (1.0, 5.0),  # open complaints past their first-response promise
+}
+
+
+def _thresholds(env: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+    """WALLBOARD_THRESHOLDS: "longest_wait=60/120,service_level=80/70"; figures not named keep their defaults."""
+    name = "WALLBOARD_THRESHOLDS"
+    marks = dict(WALLBOARD_THRESHOLDS)
+    for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
+        figure, _, pair = part.partition("=")
+        figure = figure.strip()
+        if figure not in marks:
+            raise ConfigError(f"{name}: {figure!r} is not a wallboard figure ({', '.join(marks)})")
+        try:
+            amber, red = (float(x) for x in pair.split("/"))
+        except ValueError:
+            raise ConfigError(f"{name}: {figure} needs amber/red numbers like 60/120, not {pair!r}") from None
+        # The service level gets worse downwards, every other figure upwards; red must be the worse mark.
+        if (red > amber) if figure == "service_level" else (red < amber):
+            raise ConfigError(f"{name}: {figure}'s red mark {red:g} is not worse than its amber mark {amber:g}")
+        marks[figure] = (amber, red)
+    return marks
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None = None) -> dict:
     """Build the Flask configuration mapping from environment variables."""
     env = os.environ if env is None else env
@@ -162,6 +193,11 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         # The first-response promise for a new complaint, and the driver flag: N complaints in 30 days.
         "COMPLAINT_RESPONSE_HOURS": _int(env, "COMPLAINT_RESPONSE_HOURS", 24, minimum=1),
         "COMPLAINT_FLAG_COUNT": _int(env, "COMPLAINT_FLAG_COUNT", 3, minimum=1),
+        # Contact-centre figures: a call counts as answered in time within SERVICE_LEVEL_SECONDS of joining the
+        # queue; a caller who hangs up within SHORT_ABANDON_SECONDS is not counted at all (a misdial).
+        "SERVICE_LEVEL_SECONDS": _int(env, "SERVICE_LEVEL_SECONDS", 20, minimum=1),
+        "SHORT_ABANDON_SECONDS": _int(env, "SHORT_ABANDON_SECONDS", 5),
+        "WALLBOARD_THRESHOLDS": _thresholds(env),
         # Drivers' papers: listed for the office and texted to the driver this many days before they expire.
         "DOCUMENT_REMINDER_DAYS": _int(env, "DOCUMENT_REMINDER_DAYS", 14, minimum=1),
         # The commission plan (its code) of drivers without a contract; empty: no commission without a contract.

@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     from agents import events as _agent_events  # noqa: F401
     from dispatch import events as _dispatch_events  # noqa: F401
     from driver_app import events as _driver_events  # noqa: F401  (its live.py passes dispatch changes to phones)
+    from supervisors import events as _wallboard_events  # noqa: F401
 
     _init_extensions(app)
     _register_blueprints(app)

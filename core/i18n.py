@@ -55,10 +55,12 @@ def show_datetime(moment: datetime | None) -> str:
     return format_datetime(moment, "short")
 
 
-def show_day(day: date | None) -> str:
-    """An office day as the page's calendar writes it (Jalali for Persian users who chose it); "" for none."""
-    if day is None:
+def show_day(day: date | str | None) -> str:
+    """An office day (a date or YYYY-MM-DD) as the page's calendar writes it (Jalali if the user chose it)."""
+    if day is None or day == "":
         return ""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
     if uses_jalali():
         return persian_digits(jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d"))
     return day.isoformat()

@@ -16,6 +16,7 @@ NAVIGATION = [
     (Area.CONSOLE, "agents.console", _l("Call console")),
     (Area.DISPATCH, "dispatch.board", _l("Dispatch board")),
     (Area.SUPERVISION, "supervisors.wallboard", _l("Wallboard")),
+    (Area.SUPERVISION, "supervisors.reports", _l("Reports")),
     (Area.SUPERVISION, "supervisors.complaints", _l("Complaints")),
     (Area.SUPERVISION, "supervisors.duplicates", _l("Duplicate subscribers")),
     (Area.SUPERVISION, "supervisors.drivers", _l("Drivers")),

@@ -66,7 +66,7 @@ class Booking(CreatedAt, db.Model):
     distance_km: Mapped[float | None]
     duration_min: Mapped[float | None]
 
-    driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"), index=True)
+    driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"))
     vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id"))
     # Whether the auto-dispatcher may offer it; a dispatcher who takes a job in hand turns this off.
     auto_dispatch: Mapped[bool] = mapped_column(default=True)
@@ -90,6 +90,12 @@ class Booking(CreatedAt, db.Model):
     __table_args__ = (
         Index("ix_bookings_subscriber_recent", "subscriber_id", "created_at"),
         Index("ix_bookings_phone_recent", "phone", "created_at"),
+        # The reports: demand by when bookings were taken, trips and revenue by when they were completed.
+        Index("ix_bookings_created_at", "created_at"),
+        Index("ix_bookings_completed_at", "completed_at"),
+        # The driver league: a driver's completed trips and their fares by period, from the index alone.
+        Index("ix_bookings_driver_completed", "driver_id", "status", "completed_at", "fare"),
+        Index("ix_bookings_created_by", "created_by_id", "created_at"),
         # One live job per driver, enforced by the database so that no race can break it.
         Index(
             "uq_bookings_driver_live",
@@ -136,7 +142,7 @@ class DispatchOffer(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
-    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"))
     offered_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     outcome: Mapped[str] = mapped_column(String(16), default=OfferOutcome.PENDING)
@@ -147,6 +153,7 @@ class DispatchOffer(db.Model):
     offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
+        Index("ix_dispatch_offers_driver_outcome", "driver_id", "outcome", "offered_at"),
         Index(
             "uq_dispatch_offers_pending_booking",
             "booking_id",

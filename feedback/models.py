@@ -54,7 +54,7 @@ class Feedback(CreatedAt, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
-    driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"), index=True)
+    driver_id: Mapped[int | None] = mapped_column(ForeignKey("drivers.id"))
     channel: Mapped[str] = mapped_column(String(16), default=FeedbackChannel.SMS)  # sms, ivr, agent
     status: Mapped[str] = mapped_column(String(16), default=FeedbackStatus.SCHEDULED)
     rating: Mapped[int | None]
@@ -74,7 +74,13 @@ class Feedback(CreatedAt, db.Model):
 
     events: Mapped[list[FeedbackEvent]] = relationship(order_by="FeedbackEvent.id")
 
-    __table_args__ = (Index("ix_feedback_due", "status", "due_at"), Index("ix_feedback_answered_at", "answered_at"))
+    __table_args__ = (
+        Index("ix_feedback_due", "status", "due_at"),
+        # The satisfaction report and the driver league read ratings by period from these indexes alone.
+        Index("ix_feedback_answered_at", "answered_at", "rating"),
+        Index("ix_feedback_requested_at", "requested_at", "rating"),
+        Index("ix_feedback_driver_answered", "driver_id", "answered_at", "rating"),
+    )
 
 
 class FeedbackEvent(db.Model):

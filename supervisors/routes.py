@@ -1,13 +1,12 @@
-"""Wallboard and complaint log pages."""
+"""The supervisor's pages: the wallboard, duplicates and the subscriber export (more in the sibling modules)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from accounts.auth import area_required
 from accounts.roles import Area
@@ -15,9 +14,7 @@ from core.extensions import db
 from core.models import utcnow
 from crm.models import Subscriber, SubscriberMerge
 from crm.services import SubscriberError
-from dispatch.models import Booking
-from feedback.models import Complaint, Feedback
-from feedback.services import OPEN_STATUSES
+from reports.floor import floor_snapshot
 from supervisors.forms import MergeForm
 
 bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
@@ -26,19 +23,14 @@ bp = Blueprint("supervisors", __name__, url_prefix="/supervisor")
 @bp.route("/")
 @area_required(Area.SUPERVISION)
 def wallboard():
-    """The floor at a glance: bookings by state, open complaints, recent satisfaction."""
-    bookings_by_status = dict(db.session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
-    open_complaints = db.session.scalar(select(func.count(Complaint.id)).where(Complaint.status.in_(OPEN_STATUSES)))
-    since = utcnow() - timedelta(days=30)
-    average_rating = db.session.scalar(
-        select(func.avg(Feedback.rating)).where(Feedback.rating.is_not(None), Feedback.answered_at >= since)
-    )
-    return render_template(
-        "supervisors/wallboard.html",
-        bookings_by_status=bookings_by_status,
-        open_complaints=open_complaints,
-        average_rating=average_rating,
-    )
+    """The live floor for a wall screen: drawn from the figures now, then kept up to date over Socket.IO."""
+    config = current_app.config
+    settings = {
+        "time_zone": config["OFFICE_TIMEZONE"],
+        "language": str(get_locale()),
+        "longest_wait_marks": list(config["WALLBOARD_THRESHOLDS"]["longest_wait"]),
+    }
+    return render_template("supervisors/wallboard.html", floor=floor_snapshot(utcnow()), settings=settings)
 
 
 @bp.route("/duplicates")
@@ -102,4 +94,6 @@ def export_subscribers_csv():
 
 from supervisors import complaint_pages as _complaint_pages  # noqa: E402,F401
 from supervisors import driver_pages as _driver_pages  # noqa: E402,F401
+from supervisors import driver_record_pages as _driver_record_pages  # noqa: E402,F401
+from supervisors import report_pages as _report_pages  # noqa: E402,F401
 from supervisors import settlement_pages as _settlement_pages  # noqa: E402,F401

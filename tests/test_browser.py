@@ -40,6 +40,7 @@ PAGES = {
     "console": ("/console/", "Call console"),
     "board": ("/dispatch/", "Dispatch board"),
     "wallboard": ("/supervisor/", "Wallboard"),
+    "reports": ("/supervisor/reports", "Reports"),
     "complaints": ("/supervisor/complaints", "Complaints"),
     "duplicates": ("/supervisor/duplicates", "Duplicate subscribers"),
     "drivers": ("/supervisor/drivers", "Drivers"),
@@ -57,11 +58,12 @@ PAGES = {
 PAGES_BY_ROLE = {
     "agent": ["console"],
     "dispatcher": ["board"],
-    "supervisor": ["console", "board", "wallboard", "complaints", "duplicates", "drivers", "settlements"],
+    "supervisor": ["console", "board", "wallboard", "reports", "complaints", "duplicates", "drivers", "settlements"],
     "admin": [
         "console",
         "board",
         "wallboard",
+        "reports",
         "complaints",
         "duplicates",
         "drivers",

@@ -10,6 +10,7 @@ PAGES = {
     "/console/": {"agent", "supervisor", "admin"},
     "/dispatch/": {"dispatcher", "supervisor", "admin"},
     "/supervisor/": {"supervisor", "admin"},
+    "/supervisor/reports": {"supervisor", "admin"},
     "/supervisor/complaints": {"supervisor", "admin"},
     "/supervisor/duplicates": {"supervisor", "admin"},
     "/supervisor/drivers": {"supervisor", "admin"},

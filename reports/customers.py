@@ -1,0 +1,338 @@
+"""Customers over time: who keeps travelling month to month (by tier and by cohort), and who brings the revenue.
+
+A trip is a completed booking of a subscriber, dated by when it was completed, on the office's clock. Months are
+Gregorian calendar months of the office's clock; every month with a day in the period is counted whole, so that a
+period starting mid-month does not show half a month of customers as churn.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+
+from core.extensions import db
+from core.timewindows import office_midnight
+from crm.models import Subscriber, Tier
+from dispatch.models import Booking, BookingStatus
+from reports.base import Column, Period, Report, share
+
+TIERS = (Tier.PLATINUM, Tier.GOLD, Tier.IRON, Tier.LEAD)
+TIER_LABELS = {Tier.PLATINUM: _l("platinum"), Tier.GOLD: _l("gold"), Tier.IRON: _l("iron"), Tier.LEAD: _l("lead")}
+PARETO_ROWS = 1000  # the table's rows; the summary and chart count every customer
+TOP_PERCENT = 20
+# Reading this share of the table through an index costs about what one pass over all of it does (SQLite).
+INDEX_SHARE = 0.1
+
+# The figures above each report's table: summary key, label and kind (for the catalog's entries).
+RETENTION_SUMMARY = (
+    Column("retention", _l("Retention, all tiers"), "percent"),
+    Column("churn", _l("Churn, all tiers"), "percent"),
+)
+COHORTS_SUMMARY = (Column("new_customers", _l("New customers")),)
+PARETO_SUMMARY = (
+    Column("customers", _l("Customers")),
+    Column("revenue", _l("Revenue"), "money"),
+    Column("top_customers", _l("Customers in the top fifth")),
+    Column("top_share", _l("Revenue share of the top fifth of customers"), "percent"),
+)
+
+
+def month_starts(period: Period) -> list[date]:
+    """The first day of every month with a day in the period, after the first day of the month before them."""
+    first = date(period.first.year, period.first.month, 1)
+    months = [_add_months(first, -1)]
+    while months[-1] <= period.last:
+        months.append(_add_months(months[-1], 1))
+    return months  # the last entry is the start of the month after the period: an end bound, not a month
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _utc(day: date, zone: str) -> datetime:
+    return office_midnight(day, zone).astimezone(UTC)
+
+
+class unindexed(FunctionElement):
+    """A column as is; on SQLite written ``+column``, which keeps the planner from reaching rows through an index."""
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    return compiler.process(element.clauses.clauses[0], **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses.clauses[0], **kw)
+
+
+def _trips(start: datetime, end: datetime):
+    """The conditions that make a booking a subscriber's trip completed from ``start`` to ``end``."""
+    # Most bookings are completed trips of subscribers: SQLite must not walk the status or subscriber index to most
+    # of the table in random order. The completed_at index pays for a short period only, and SQLite, which keeps
+    # no statistics of ranges, cannot tell a week from the whole table: past a small share of the span, one pass.
+    completed = Booking.completed_at if _narrow(start, end) else unindexed(Booking.completed_at)
+    return (
+        unindexed(Booking.status) == BookingStatus.COMPLETED,
+        unindexed(Booking.subscriber_id).is_not(None),
+        completed >= start,
+        completed < end,
+    )
+
+
+def _narrow(start: datetime, end: datetime) -> bool:
+    """Whether start–end is a small part of the time the trips span (always, for planners that keep statistics)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return True
+    first = db.session.scalar(select(func.min(Booking.completed_at)))
+    last = db.session.scalar(select(func.max(Booking.completed_at)))
+    if first is None or last <= first:
+        return True
+    overlap = max(timedelta(0), min(end, last) - max(start, first))
+    return overlap <= INDEX_SHARE * (last - first)
+
+
+def _month_index(bounds: list[datetime], low: int = 0, high: int | None = None):
+    """The month a trip was completed in, as an index into ``bounds`` (for trips from bounds[0] to bounds[-1])."""
+    # CASEs on the months' UTC bounds find the office's month on any database and zone offset; nested by halves,
+    # each trip is compared with log2(months) bounds instead of all of them.
+    high = len(bounds) - 1 if high is None else high
+    if high - low == 1:
+        return literal(low)
+    middle = (low + high) // 2
+    return case(
+        (Booking.completed_at < bounds[middle], _month_index(bounds, low, middle)),
+        else_=_month_index(bounds, middle, high),
+    )
+
+
+def _active(bounds: list[datetime]):
+    """Each (subscriber, month) with a trip, for the months from bounds[0] to bounds[-1]."""
+    month, subscriber = _month_index(bounds).label("month"), unindexed(Booking.subscriber_id)
+    return (
+        select(subscriber.label("subscriber_id"), month)
+        .where(*_trips(bounds[0], bounds[-1]))
+        .group_by(subscriber, month)
+        .cte("active")
+    )
+
+
+def _month_label(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def retention(period: Period) -> Report:
+    """Per month and tier: customers who travelled the month before, how many travelled again, retention and churn."""
+    starts = month_starts(period)
+    bounds = [_utc(day, period.zone) for day in starts]
+    active = _active(bounds)
+    before, after = active.alias("before"), active.alias("after")
+    rows = db.session.execute(
+        select(before.c.month, Subscriber.tier, func.count(), func.count(after.c.subscriber_id))
+        .join(Subscriber, Subscriber.id == before.c.subscriber_id)
+        .outerjoin(after, and_(after.c.subscriber_id == before.c.subscriber_id, after.c.month == before.c.month + 1))
+        .group_by(before.c.month, Subscriber.tier)
+    ).all()
+    months = starts[1:-1]
+    tiers = list(TIERS) + sorted({tier for _, tier, _, _ in rows} - set(TIERS))
+    travelled = {(m, tier): 0 for m in range(len(starts) - 1) for tier in tiers}
+    kept = dict(travelled)
+    for month, tier, customers, again in rows:
+        travelled[month, tier] += customers
+        kept[month + 1, tier] = kept.get((month + 1, tier), 0) + again
+
+    table, series = [], {tier: [] for tier in tiers}
+    for index, start in enumerate(months, start=1):
+        for tier in tiers:
+            before_count, retained = travelled[index - 1, tier], kept[index, tier]
+            rate = share(retained, before_count)
+            series[tier].append(rate)
+            table.append(
+                {
+                    "month": _month_label(start),
+                    "tier": str(TIER_LABELS.get(tier, tier)),
+                    "active_before": before_count,
+                    "active": travelled[index, tier],
+                    "retained": retained,
+                    "retention": rate,
+                    "churn": None if rate is None else round(100 - rate, 1),
+                }
+            )
+    columns = [
+        Column("month", _l("Month"), "month"),
+        Column("tier", _l("Tier"), "text"),
+        Column("active_before", _l("Active the month before"), "count"),
+        Column("active", _l("Active this month"), "count"),
+        Column("retained", _l("Retained"), "count"),
+        Column("retention", _l("Retention"), "percent"),
+        Column("churn", _l("Churn"), "percent"),
+    ]
+    overall = share(sum(r["retained"] for r in table), sum(r["active_before"] for r in table))
+    chart = {
+        "type": "line",
+        "labels": [_month_label(start) for start in months],
+        "series": [{"label": str(TIER_LABELS.get(tier, tier)), "data": series[tier]} for tier in tiers],
+        "x": "month",
+        "stacked": False,
+    }
+    summary = {"retention": overall, "churn": None if overall is None else round(100 - overall, 1)}
+    return Report("retention", columns, table, chart, summary)
+
+
+def cohorts(period: Period) -> Report:
+    """Customers by the month of their first trip, and the share of them travelling in each month after."""
+    starts = month_starts(period)[1:]  # no month before: a cohort is compared with itself only
+    bounds = [_utc(day, period.zone) for day in starts]
+    active = _active(bounds)
+    # A customer who travelled before the first month is no newcomer. A booking is created before it is completed,
+    # so the subscriber's index on (subscriber_id, created_at) finds such a trip without reading all history.
+    earlier = aliased(Booking)
+    returning = (
+        select(earlier.id)
+        .where(
+            earlier.subscriber_id == active.c.subscriber_id,
+            earlier.created_at < bounds[0],
+            earlier.status == BookingStatus.COMPLETED,
+            earlier.completed_at < bounds[0],
+        )
+        .exists()
+    )
+    first = (
+        select(active.c.subscriber_id, func.min(active.c.month).label("cohort"))
+        .group_by(active.c.subscriber_id)
+        .having(~returning)
+        .cte("first_trip")
+    )
+    rows = db.session.execute(
+        select(first.c.cohort, active.c.month, func.count())
+        .join(active, active.c.subscriber_id == first.c.subscriber_id)
+        .group_by(first.c.cohort, active.c.month)
+    ).all()
+    months = starts[:-1]
+    counts = {(cohort, month): customers for cohort, month, customers in rows}
+    offsets = [f"+{offset}" for offset in range(len(months))]
+    table, values = [], []
+    for cohort, start in enumerate(months):
+        size = counts.get((cohort, cohort), 0)
+        shares = [
+            share(counts.get((cohort, cohort + offset), 0), size) if cohort + offset < len(months) else None
+            for offset in range(len(months))
+        ]
+        values.append(shares)
+        table.append(
+            {"cohort": _month_label(start), "customers": size}
+            | {f"month_{offset}": value for offset, value in enumerate(shares)}
+        )
+    columns = [Column("cohort", _l("First trip"), "month"), Column("customers", _l("New customers"), "count")] + [
+        Column(f"month_{offset}", _l("Month %(n)s", n=label), "percent") for offset, label in enumerate(offsets)
+    ]
+    chart = {"type": "heatmap", "rows": [_month_label(m) for m in months], "cols": offsets, "values": values}
+    summary = {"new_customers": sum(r["customers"] for r in table)}
+    return Report("cohorts", columns, table, chart, summary)
+
+
+def _whole_customers(percent: int, customers: int) -> int:
+    # In integers: 0.2 * 15 is 3.0000000000000004 in floating point, and its ceiling 4.
+    return -(-percent * customers // 100)
+
+
+def _percent_label(percent: float) -> str:
+    return f"{round(percent, 1):g}%"
+
+
+def pareto(period: Period) -> Report:
+    """Revenue per customer from the period's trips, the biggest first, and how much the top 20% bring."""
+    subscriber = unindexed(Booking.subscriber_id)
+    per = (
+        select(
+            subscriber.label("subscriber_id"),
+            func.count().label("trips"),
+            func.coalesce(func.sum(Booking.fare), 0).label("revenue"),
+        )
+        .where(*_trips(period.start, period.end))
+        .group_by(subscriber)
+        .subquery("per")
+    )
+    order = (per.c.revenue.desc(), per.c.trips.desc(), per.c.subscriber_id)
+    ranked = select(
+        per,
+        func.row_number().over(order_by=order).label("rank"),
+        func.sum(per.c.revenue).over(order_by=order, rows=(None, 0)).label("running"),
+        func.count().over().label("customers"),
+        func.sum(per.c.revenue).over().label("total"),
+    ).subquery("ranked")
+    # The database ranks every customer; only the table's rows and the chart's steps come back (rank r is a step
+    # when some multiple of 5% of the customers, rounded up, is r).
+    step = ranked.c.rank * 20 // ranked.c.customers > (ranked.c.rank - 1) * 20 // ranked.c.customers
+    found = db.session.execute(
+        select(ranked, Subscriber.name, Subscriber.tier)
+        .join(Subscriber, Subscriber.id == ranked.c.subscriber_id)
+        .where(or_(ranked.c.rank <= PARETO_ROWS, step))
+        .order_by(ranked.c.rank)
+    ).all()
+    customers = found[0].customers if found else 0
+    total = int(found[0].total) if found else 0
+    cumulative = {r.rank: int(r.running) for r in found}
+    rows = [
+        {
+            "rank": r.rank,
+            "subscriber_id": r.subscriber_id,
+            "name": r.name,
+            "tier": str(TIER_LABELS.get(r.tier, r.tier)),
+            "trips": r.trips,
+            "revenue": int(r.revenue),
+            "cumulative_share": share(int(r.running), total),
+        }
+        for r in found
+        if r.rank <= PARETO_ROWS
+    ]
+
+    top = _whole_customers(TOP_PERCENT, customers)
+    # Each customer is a step when there are few; otherwise every 5% of customers, rounding up to whole customers.
+    if customers <= 20:
+        steps = [(100 * k / customers, k) for k in range(1, customers + 1)]
+    else:
+        steps = [(percent, _whole_customers(percent, customers)) for percent in range(5, 101, 5)]
+    chart = {
+        "type": "line",
+        "labels": ["0%"] + [_percent_label(percent) for percent, _ in steps],
+        "series": [
+            {
+                "label": str(_l("Cumulative share of revenue (%)")),
+                "data": [0.0 if total else None] + [share(cumulative[k], total) for _, k in steps],
+            }
+        ],
+        "x": "text",
+        "stacked": False,
+    }
+    columns = [
+        Column("rank", _l("Rank"), "count"),
+        Column("subscriber_id", _l("Subscriber"), "text"),
+        Column("name", _l("Name"), "text"),
+        Column("tier", _l("Tier"), "text"),
+        Column("trips", _l("Trips"), "count"),
+        Column("revenue", _l("Revenue"), "money"),
+        Column("cumulative_share", _l("Cumulative share of revenue"), "percent"),
+    ]
+    summary = {
+        "customers": customers,
+        "revenue": total,
+        "top_customers": top,
+        "top_share": share(cumulative[top], total) if top else None,
+    }
+    return Report("pareto", columns, rows, chart, summary)
