@@ -98,7 +98,7 @@ def offer_row(offer: DispatchOffer, call_sign: str | None = None) -> dict:
     }
 
 
-def _sightings(driver_ids: list[int]) -> dict[int, positions.Sighting] | None:
+def sightings(driver_ids: list[int]) -> dict[int, positions.Sighting] | None:
     """Each driver's position and last-seen time from the live index in one round trip; None if Redis is down."""
     if not driver_ids:
         return {}
@@ -125,7 +125,7 @@ def _database_sighting(driver: Driver) -> positions.Sighting | None:
 
 def driver_row(driver: Driver, now: datetime | None = None) -> dict:
     """A driver as the board shows them: state, position, whether stale, car class and stand queue place."""
-    found = _sightings([driver.id])
+    found = sightings([driver.id])
     sighting = found.get(driver.id) if found is not None else _database_sighting(driver)
     return _driver_row(driver, sighting, _queue_place(driver.id), now or utcnow())
 
@@ -232,7 +232,7 @@ def board_snapshot(now: datetime | None = None, locale: str | None = None) -> di
         .limit(DRIVER_LIMIT)
     ).all()
     call_signs = {d.id: d.call_sign for d in drivers}
-    sightings = _sightings([d.id for d in drivers])
+    seen = sightings([d.id for d in drivers])
     zones = _zone_names(locale)
     queues = zone_queues({z["id"]: z["name"] for z in zones})
     places = {
@@ -242,7 +242,7 @@ def board_snapshot(now: datetime | None = None, locale: str | None = None) -> di
     }
 
     def sighting_of(driver: Driver):
-        return sightings.get(driver.id) if sightings is not None else _database_sighting(driver)
+        return seen.get(driver.id) if seen is not None else _database_sighting(driver)
 
     return {
         "now": now.isoformat(),

@@ -22,6 +22,7 @@ from sqlalchemy import and_, case, func, or_, select
 from calls.models import AgentPresence, AgentState, Call, CallStatus
 from core.extensions import db
 from core.timewindows import office_date, office_midnight
+from dispatch.board import sightings
 from dispatch.models import LIVE_STATUSES, Booking, DispatchOffer, OfferOutcome
 from drivers.models import Driver, DriverStatus
 from feedback.models import Complaint
@@ -114,21 +115,29 @@ def bookings_by_state() -> dict[str, int]:
 
 
 def free_drivers_by_zone(now: datetime) -> list[dict]:
-    """Available drivers per zone of their last known position, with the zone's names (code "" for no zone)."""
+    """Available drivers per zone of their latest position, with the zone's names.
+
+    Positions come from the live index, else from the database's copy (up to a minute old); a driver with no
+    position yet is counted under code "?", one outside every zone under "".
+    """
     not_suspended = or_(
         Driver.suspended_from.is_(None),
         Driver.suspended_from > now,
         and_(Driver.suspended_until.is_not(None), Driver.suspended_until <= now),
     )
     rows = db.session.execute(
-        select(Driver.last_lat, Driver.last_lon).where(
+        select(Driver.id, Driver.last_lat, Driver.last_lon).where(
             Driver.status == DriverStatus.AVAILABLE, Driver.active.is_(True), not_suspended
         )
     ).all()
+    live = sightings([driver_id for driver_id, _lat, _lon in rows])
     zones: dict[str, dict] = {}
-    for lat, lon in rows:
+    for driver_id, lat, lon in rows:
+        seen = live.get(driver_id) if live is not None else None
+        if seen is not None:
+            lat, lon = seen.lat, seen.lon
         zone = zone_for_point(lat, lon) if lat is not None and lon is not None else None
-        key = zone.code if zone is not None else ""
+        key = zone.code if zone is not None else ("" if lat is not None else "?")
         if key not in zones:
             names = (zone.name_fa, zone.name_en) if zone is not None else ("", "")
             zones[key] = {"code": key, "name_fa": names[0], "name_en": names[1], "count": 0}

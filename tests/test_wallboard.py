@@ -9,7 +9,9 @@ from shapely.geometry import shape
 
 from calls.models import AgentPresence, Call
 from core.extensions import db, socketio
+from core.queues import redis_connection
 from dispatch.models import Booking, DispatchOffer
+from drivers import positions
 from drivers.models import Driver
 from feedback.models import Complaint
 from reports.floor import floor_snapshot, level
@@ -112,7 +114,7 @@ def test_a_quiet_floor_has_no_rates(app):
     assert floor["levels"]["service_level"] == "ok"
 
 
-def test_agents_bookings_offers_drivers_and_complaints(app, make_user, tehran_zones):
+def test_agents_bookings_offers_drivers_and_complaints(app, make_user, tehran_zones, redis_client):
     for name, state in (("a1", "available"), ("a2", "available"), ("a3", "on_call"), ("a4", "offline")):
         db.session.add(AgentPresence(user_id=make_user("agent", name).id, state=state))
     inside = shape(tehran_zones["D03"].boundary).representative_point()
@@ -140,9 +142,17 @@ def test_agents_bookings_offers_drivers_and_complaints(app, make_user, tehran_zo
             suspended_from=NOW - timedelta(days=2),
             suspended_until=NOW - timedelta(hours=1),
         ),
+        # Never sent a position: counted apart, not as outside the zones.
+        Driver(call_sign="K7", name="G", phone="+989120000007", status="available"),
+        # The database still has them in D03, but the live index has them in D06 since: the live index wins.
+        Driver(
+            call_sign="K8", name="H", phone="+989120000008", status="available", last_lat=inside.y, last_lon=inside.x
+        ),
     ]
     db.session.add_all(drivers)
     db.session.flush()
+    moved = shape(tehran_zones["D06"].boundary).representative_point()
+    positions.record(redis_connection(), drivers[-1].id, moved.y, moved.x, NOW.timestamp(), available=True)
     bookings = [booking(status) for status in ("requested", "requested", "offered", "on_trip", "completed")]
     db.session.add_all(bookings)
     db.session.flush()
@@ -168,8 +178,8 @@ def test_agents_bookings_offers_drivers_and_complaints(app, make_user, tehran_zo
         "on_trip": 1,
     }
     assert floor["offers"] == 1
-    assert [(z["code"], z["count"]) for z in floor["free_drivers"]] == [("", 1), ("D03", 3)]
-    assert floor["free_drivers"][1]["name_en"] == tehran_zones["D03"].name_en
+    assert [(z["code"], z["count"]) for z in floor["free_drivers"]] == [("", 1), ("?", 1), ("D03", 3), ("D06", 1)]
+    assert floor["free_drivers"][2]["name_en"] == tehran_zones["D03"].name_en
     assert floor["complaints"] == {"open": 3, "sla_breaches": 1}
 
 

@@ -46,7 +46,7 @@ function draw(floor) {
   zoneList.replaceChildren(...floor.free_drivers.map((zone) => {
     const item = document.createElement('li');
     const name = document.createElement('span');
-    name.textContent = (lang === 'fa' ? zone.name_fa : zone.name_en) || text.outside;
+    name.textContent = (lang === 'fa' ? zone.name_fa : zone.name_en) || (zone.code === '?' ? text.unknown : text.outside);
     const count = document.createElement('strong');
     count.textContent = numbers.format(zone.count);
     item.append(name, ' ', count);
