@@ -15,6 +15,7 @@ settlement line must take exactly the next seq).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -154,15 +155,30 @@ def settle(
     return settlement
 
 
-def settle_all(start: date, end: date, method: str, user_id: int | None, now: datetime) -> tuple[list, dict]:
-    """The settlement run: settle every active driver for the period; returns the settlements and the refusals."""
+def settle_all(
+    start: date,
+    end: date,
+    method: str,
+    user_id: int | None,
+    now: datetime,
+    after_each: Callable[[], None] | None = None,
+) -> tuple[list, dict]:
+    """The settlement run: settle every active driver for the period; returns the settlements and the refusals.
+
+    ``after_each`` runs after each driver: the run's page commits there, so that a run over hundreds of drivers
+    does not hold SQLite's one write lock (calls, dispatch) for all of it, and a failure part way keeps what
+    was settled.
+    """
     done, refused = [], {}
-    for driver in db.session.scalars(select(Driver).where(Driver.active.is_(True)).order_by(Driver.call_sign)):
+    driver_ids = db.session.scalars(select(Driver.id).where(Driver.active.is_(True)).order_by(Driver.call_sign)).all()
+    for driver_id in driver_ids:
         try:
             with savepoint():
-                done.append(settle(driver.id, start, end, method, "", user_id, now))
+                done.append(settle(driver_id, start, end, method, "", user_id, now))
         except LedgerError as exc:
-            refused[driver.id] = str(exc)
+            refused[driver_id] = str(exc)
+        if after_each is not None:
+            after_each()
     return done, refused
 
 

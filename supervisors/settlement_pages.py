@@ -138,7 +138,7 @@ def run_settlements():
     if not form.validate_on_submit():
         return _bad_period(form)
     start, end = form.start.data, form.end.data
-    done, refused = settle_all(start, end, form.method.data, current_user.id, utcnow())
+    done, refused = settle_all(start, end, form.method.data, current_user.id, utcnow(), after_each=db.session.commit)
     db.session.commit()
     flash(_("%(count)s drivers settled.", count=len(done)), "success")
     signs = dict(db.session.execute(select(Driver.id, Driver.call_sign).where(Driver.id.in_(refused))).all())

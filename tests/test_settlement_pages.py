@@ -180,3 +180,18 @@ def test_agents_and_dispatchers_are_kept_out(app, fleet, make_user):
         assert client.post(PAGE, data=data | {"method": "cash"}).status_code == 403
         assert client.post(f"{PAGE}/driver/{first.driver_id}", data=data).status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Settlement)) == 2
+
+
+def test_the_run_commits_driver_by_driver(app, fleet):
+    """A run over many drivers must not hold the database's write lock for all of them: each is kept as it ends."""
+    day = yesterday(app)
+    kept_after_each = []
+
+    def commit_and_look() -> None:
+        db.session.commit()
+        # Another connection sees the settlements committed so far.
+        with db.engine.connect() as other:
+            kept_after_each.append(other.execute(select(func.count()).select_from(Settlement)).scalar())
+
+    settle_all(day, day, "cash", None, utcnow(), after_each=commit_and_look)
+    assert kept_after_each == [1, 2]
