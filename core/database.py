@@ -1,4 +1,4 @@
-"""Engine settings that depend on the database behind it, and savepoints that work on all of them."""
+"""Engine settings and SQL that depend on the database behind it, and savepoints that work on all of them."""
 
 import logging
 from collections.abc import Callable, Iterator
@@ -6,7 +6,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.extensions import db
 
@@ -29,6 +31,27 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+
+
+class unindexed(FunctionElement):
+    """A column as is; on SQLite written ``+column``, which keeps the planner from reaching rows through an index."""
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    return compiler.process(element.clauses.clauses[0], **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses.clauses[0], **kw)
 
 
 # Search indexes made by migration 0002 in each database's own way, unknown to the models on purpose.

@@ -1,4 +1,4 @@
-"""``flask subscribers import|export``: moving an office's subscriber list in and out as CSV."""
+"""``flask subscribers import|export``: moving an office's subscriber list in and out as CSV; ``rebuild-months``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from core.extensions import db
+from crm.activity import rebuild_months
 from crm.exporter import export_subscribers
 from crm.import_file import ImportFileError, check_file
 from crm.importer import REJECTED, import_subscribers
 
-subscribers_cli = AppGroup("subscribers", help="Import and export the subscriber book as CSV.")
+subscribers_cli = AppGroup(
+    "subscribers", help="Import and export the subscriber book as CSV; rebuild the customer reports' monthly roll-up."
+)
 SHOWN_REJECTIONS = 20
 
 
@@ -106,3 +109,12 @@ def export_command(file):
             partial.unlink(missing_ok=True)
     # On standard output the CSV stays alone; the count goes to standard error.
     click.echo(f"exported {count} subscribers", err=file == "-")
+
+
+@subscribers_cli.command("rebuild-months")
+@click.option("--subscriber", "subscriber_ids", type=int, multiple=True, help="Only this subscriber (repeatable).")
+def rebuild_months_command(subscriber_ids):
+    """Recompute from the bookings each subscriber's trips per office month (what retention and cohorts read)."""
+    rows = rebuild_months(subscriber_ids or None)
+    db.session.commit()
+    click.echo(f"{rows} subscriber months rebuilt")

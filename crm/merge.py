@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 
 from core.extensions import db
 from core.text import normalize_persian
+from crm.activity import move_months
 from crm.models import Address, Subscriber, SubscriberMerge, Tier
 from crm.services import SubscriberError, refresh_search_key
 
@@ -20,6 +21,7 @@ NOT_MOVED = {
     ("subscriber_merges", "survivor_id"),
     ("subscriber_merges", "merged_id"),
     ("subscribers", "merged_into_id"),
+    ("subscriber_months", "subscriber_id"),  # part of the key: added to the survivor's months (move_months)
 }
 
 
@@ -105,6 +107,9 @@ def merge_subscribers(
         if ids:
             snapshot["moved"][f"{table.name}.{column.name}"] = list(ids)
             db.session.execute(update(table).where(column == duplicate.id).values({column.name: survivor.id}))
+    months = move_months(duplicate.id, survivor.id)
+    if months:
+        snapshot["moved"]["subscriber_months.subscriber_id"] = months
 
     # The stricter flag wins: a barred or opted-out duplicate keeps that wish on the survivor.
     if duplicate.barred and not survivor.barred:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
-from core.models import CreatedAt, utcnow
+from core.models import CreatedAt, Money, utcnow
 
 
 class Tier(StrEnum):
@@ -116,3 +116,18 @@ class Note(CreatedAt, db.Model):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(16), default="general")  # general, mood, preference
     body: Mapped[str] = mapped_column(Text)
+
+
+class SubscriberMonth(db.Model):
+    """A subscriber's completed trips and their fares in one office-calendar month (the customer reports' roll-up)."""
+
+    __tablename__ = "subscriber_months"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), primary_key=True)
+    # The first day of the month on the office clock (OFFICE_TIMEZONE) in which the trips were completed.
+    month: Mapped[date] = mapped_column(primary_key=True)
+    trips: Mapped[int] = mapped_column(default=0)
+    revenue: Mapped[Money] = mapped_column(default=0)
+
+    # Retention and cohorts read a range of months whole; the key serves one subscriber's history.
+    __table_args__ = (Index("ix_subscriber_months_month", "month", "subscriber_id"),)

@@ -19,6 +19,7 @@ from accounts.roles import Role
 from accounts.services import create_user
 from core.extensions import db
 from core.models import utcnow
+from crm.activity import rebuild_months
 from crm.models import Address, Note, Subscriber, SubscriberPhone, Tier
 from crm.phones import phone_kind
 from crm.services import refresh_search_key
@@ -131,6 +132,7 @@ def seed_demo(random_seed: int, now: datetime | None = None) -> dict[str, int]:
     bookings.sort(key=lambda booking: booking.created_at)
     db.session.add_all(bookings)
     db.session.flush()
+    rebuild_months()  # past trips are written complete here, never completed through dispatch, which counts them
     db.session.add_all(trips.offers())
     db.session.flush()
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from core.extensions import db
+from crm.activity import count_trip
 from crm.models import Subscriber
 from dispatch.bookings import DispatchConflict, booking_language, move
 from dispatch.models import Booking, BookingStatus
@@ -53,6 +54,9 @@ def report_progress(booking: Booking, status: str, now: datetime, driver_id: int
     if status == BookingStatus.ARRIVED:
         tell_passenger(booking, "driver_arrived")
     elif status == BookingStatus.COMPLETED:
+        if booking.subscriber_id is not None:
+            # In the completion's own transaction: the reports' monthly roll-up never misses or repeats a trip.
+            count_trip(booking.subscriber_id, booking.completed_at, booking.fare)
         release_driver(db.session.get(Driver, booking.driver_id), now)
         tell_passenger(booking, "trip_receipt")
         post_trip(booking, now)

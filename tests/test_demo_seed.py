@@ -6,8 +6,9 @@ import re
 import shutil
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from geopy.distance import geodesic
@@ -20,7 +21,7 @@ from accounts.services import authenticate
 from calls.models import Call, CallStatus
 from core.extensions import db
 from core.models import utcnow
-from crm.models import Address, Note, Subscriber, SubscriberPhone, Tier
+from crm.models import Address, Note, Subscriber, SubscriberMonth, SubscriberPhone, Tier
 from crm.phones import phone_kind, to_e164
 from demo.places import TEHRAN
 from demo.seed import database_is_empty, seed_demo
@@ -388,6 +389,22 @@ def test_tiers_follow_how_much_subscribers_travel(seeded):
     assert least[Tier.PLATINUM] >= most[Tier.GOLD] and least[Tier.GOLD] >= most[Tier.IRON]
     assert least[Tier.IRON] >= most[Tier.LEAD] and least[Tier.PLATINUM] > 0
     assert all(s.no_show_count == no_shows[s.id] for s in subscribers)
+
+
+def test_the_monthly_roll_up_is_the_trips_grouped_by_office_month(seeded):
+    # The reports read the roll-up: the demo's past trips, written complete by the seed, must all be in it.
+    expected: dict[tuple, list[int]] = {}
+    for booking in all_of(Booking):
+        if booking.status == "completed" and booking.subscriber_id is not None:
+            local = booking.completed_at.astimezone(ZoneInfo("Asia/Tehran"))
+            total = expected.setdefault((booking.subscriber_id, date(local.year, local.month, 1)), [0, 0])
+            total[0] += 1
+            total[1] += booking.fare or 0
+    rows = db.session.execute(
+        select(SubscriberMonth.subscriber_id, SubscriberMonth.month, SubscriberMonth.trips, SubscriberMonth.revenue)
+    )
+    assert {(s, m): [t, r] for s, m, t, r in rows} == expected
+    assert len({month for _, month in expected}) >= 3  # three months of history: retention has months to compare
 
 
 def test_notes_are_by_agents(seeded):
