@@ -96,6 +96,9 @@ class Booking(CreatedAt, db.Model):
         # The driver league: a driver's completed trips and their fares by period, from the index alone.
         Index("ix_bookings_driver_completed", "driver_id", "status", "completed_at", "fare"),
         Index("ix_bookings_created_by", "created_by_id", "created_at"),
+        # Revenue by zone and by customer over a period, read from the index alone (bench/reports_bench.py).
+        Index("ix_bookings_completed_zone", "status", "completed_at", "pickup_zone_id", "fare"),
+        Index("ix_bookings_subscriber_completed", "subscriber_id", "status", "completed_at", "fare"),
         # One live job per driver, enforced by the database so that no race can break it.
         Index(
             "uq_bookings_driver_live",

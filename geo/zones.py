@@ -203,15 +203,22 @@ def zone_for_point(lat: float, lon: float) -> Zone | None:
     A point on a shared edge belongs to both zones; where zones overlap (an airport zone drawn over a
     district) the smallest one wins, being the more particular.
     """
+    best = _entry_at(zone_index(), lat, lon)
+    return db.session.get(Zone, best.id) if best is not None else None
+
+
+def zone_entries_for_points(points: list[tuple[float, float]]) -> list[ZoneEntry | None]:
+    """The zone (as the index holds it: id, code, names) of each (lat, lon) point, or None; one index for all."""
     index = zone_index()
+    return [_entry_at(index, lat, lon) for lat, lon in points]
+
+
+def _entry_at(index: ZoneIndex, lat: float, lon: float) -> ZoneEntry | None:
     if index.tree is None:
         return None
     point = Point(float(lon), float(lat))  # GeoJSON and shapely are lon/lat
     hits = [index.entries[i] for i in index.tree.query(point) if index.entries[i].geometry.covers(point)]
-    if not hits:
-        return None
-    best = min(hits, key=lambda entry: (entry.area, entry.id))
-    return db.session.get(Zone, best.id)
+    return min(hits, key=lambda entry: (entry.area, entry.id)) if hits else None
 
 
 def km_from_zones(lat: float, lon: float) -> float | None:

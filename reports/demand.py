@@ -113,9 +113,7 @@ def _shift(quarter: int, zone: str) -> int:
 
 def _bookings_by_office_hour(first: date, period: Period) -> dict[tuple[date, int], int]:
     """Bookings created from office day ``first`` to the period's end, per office day and hour."""
-    # base.quarter_hour divides with "/", which SQLAlchemy 2 makes a true (float) division on SQLite: one group per
-    # second instead of per quarter; truncating is the floor for every moment after 1970. And its 900 is a bound
-    # parameter, so PostgreSQL sees the SELECT's and the GROUP BY's as two expressions: group the subquery's column.
+    # Grouped through a subquery's column: the GROUP BY then names exactly the SELECT's expression on every database.
     start = office_midnight(first, period.zone).astimezone(UTC)
     quarters = (
         select(cast(quarter_hour(Booking.created_at), Integer).label("quarter"))

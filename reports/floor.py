@@ -27,7 +27,7 @@ from dispatch.models import LIVE_STATUSES, Booking, DispatchOffer, OfferOutcome
 from drivers.models import Driver, DriverStatus
 from feedback.models import Complaint
 from feedback.services import OPEN_STATUSES
-from geo.zones import zone_for_point
+from geo.zones import zone_entries_for_points
 from reports.base import epoch_seconds, share
 
 # Left the queue without an agent, for the voicemail / call-back menu or the complaint line.
@@ -131,12 +131,16 @@ def free_drivers_by_zone(now: datetime) -> list[dict]:
         )
     ).all()
     live = sightings([driver_id for driver_id, _lat, _lon in rows])
-    zones: dict[str, dict] = {}
+    placed = []
     for driver_id, lat, lon in rows:
         seen = live.get(driver_id) if live is not None else None
-        if seen is not None:
-            lat, lon = seen.lat, seen.lon
-        zone = zone_for_point(lat, lon) if lat is not None and lon is not None else None
+        placed.append((seen.lat, seen.lon) if seen is not None else (lat, lon))
+    known = [point for point in placed if point[0] is not None and point[1] is not None]
+    # One look at the zone index for every driver: per-driver lookups re-read it and the zone rows each time.
+    found = iter(zone_entries_for_points(known))
+    zones: dict[str, dict] = {}
+    for lat, lon in placed:
+        zone = next(found) if lat is not None and lon is not None else None
         key = zone.code if zone is not None else ("" if lat is not None else "?")
         if key not in zones:
             names = (zone.name_fa, zone.name_en) if zone is not None else ("", "")

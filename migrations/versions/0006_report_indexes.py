@@ -36,6 +36,8 @@ def upgrade():
     op.create_index('ix_bookings_completed_at', 'bookings', ['completed_at'], unique=False)
     op.create_index('ix_bookings_driver_completed', 'bookings', ['driver_id', 'status', 'completed_at', 'fare'], unique=False)
     op.create_index('ix_bookings_created_by', 'bookings', ['created_by_id', 'created_at'], unique=False)
+    op.create_index('ix_bookings_completed_zone', 'bookings', ['status', 'completed_at', 'pickup_zone_id', 'fare'], unique=False)
+    op.create_index('ix_bookings_subscriber_completed', 'bookings', ['subscriber_id', 'status', 'completed_at', 'fare'], unique=False)
     op.drop_index('ix_bookings_driver_id', table_name='bookings')
 
     op.create_index('ix_dispatch_offers_driver_outcome', 'dispatch_offers', ['driver_id', 'outcome', 'offered_at'], unique=False)
@@ -75,6 +77,8 @@ def downgrade():
     op.drop_index('ix_dispatch_offers_driver_outcome', table_name='dispatch_offers')
 
     op.create_index('ix_bookings_driver_id', 'bookings', ['driver_id'], unique=False)
+    op.drop_index('ix_bookings_subscriber_completed', table_name='bookings')
+    op.drop_index('ix_bookings_completed_zone', table_name='bookings')
     op.drop_index('ix_bookings_created_by', table_name='bookings')
     op.drop_index('ix_bookings_driver_completed', table_name='bookings')
     op.drop_index('ix_bookings_completed_at', table_name='bookings')
