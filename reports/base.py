@@ -2,9 +2,9 @@
 
 A report is a plain function ``build(period) -> Report``; the supervisor's pages draw it as a chart and a
 table and write it as CSV, so a number means the same thing on the screen and in the spreadsheet. Times are
-counted on the office's clock: Python works out the UTC bounds of the office's days, months or hours (every
-real zone offset, Tehran's +03:30 included, is a whole number of quarter hours) and the database counts
-between them, the same SQL on SQLite and PostgreSQL.
+grouped by the office's clock: the database groups moments into quarter hours since the epoch (the same SQL
+on SQLite and PostgreSQL, and fine for every real time zone offset, Tehran's +03:30 included), and Python
+turns each quarter hour into the office's day and hour.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, cast, extract, func
+from sqlalchemy import Float, Integer, cast, extract, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -112,8 +112,30 @@ class Report:
     summary: dict[str, object] = field(default_factory=dict)
 
 
+class quarter_hour(FunctionElement):
+    """The quarter hour since the epoch a UTC timestamp falls in (an integer), on SQLite and PostgreSQL."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "quarter_hour"
+
+
+# The quarter's length is written into the SQL, not bound: PostgreSQL binds each use of a parameter apart, and
+# a GROUP BY expression with its own parameter is not "the same expression" as the SELECT's.
+@compiles(quarter_hour, "sqlite")
+def _quarter_hour_sqlite(element, compiler, **kw):
+    (column,) = element.clauses
+    return f"(CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER) / {QUARTER})"
+
+
+@compiles(quarter_hour, "postgresql")
+def _quarter_hour_postgresql(element, compiler, **kw):
+    (column,) = element.clauses
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(column, **kw)}) / {QUARTER}) AS INTEGER)"
+
+
 def quarter_start(quarter: int, zone: str) -> datetime:
-    """The office-clock moment a quarter hour (counted since the epoch) starts."""
+    """The office-clock moment a quarter hour (from ``quarter_hour``) starts."""
     return datetime.fromtimestamp(quarter * QUARTER, UTC).astimezone(ZoneInfo(zone))
 
 
