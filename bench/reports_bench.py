@@ -46,7 +46,7 @@ from bench.processes import BenchTimeout, arm_time_limit, code_version, log, per
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 DATA_DIR = BENCH_DIR / ".data"
-DATASET_VERSION = 1  # bump when the generated rows change
+DATASET_VERSION = 2  # bump when the generated rows change (2: calls carry handle_seconds)
 
 FULL_TRIPS = 1_000_000  # completed bookings, one feedback record each
 FULL_CALLS = 2_000_000
@@ -285,8 +285,16 @@ FEEDBACK_COLUMNS = (
     "last_error",
     "created_at",
 )
+
+
+def _handle_seconds(answered: float | None, end: float | None) -> int | None:
+    """A call's handle time in whole seconds (half up), as calls.models keeps it; None before it ends."""
+    return None if answered is None or end is None else max(0, int(end - answered + 0.5))
+
+
 CALL_COLUMNS = ("id", "provider_sid", "direction", "from_number", "caller_e164", "to_number", "subscriber_id")
 CALL_COLUMNS += ("agent_id", "status", "queued_at", "answered_at", "ended_at", "wrapped_up_at", "created_at")
+CALL_COLUMNS += ("handle_seconds",)  # as calls.models' mapper events keep it: answer to wrap-up (or hang-up)
 COMPLAINT_COLUMNS = (
     "id",
     "reference",
@@ -581,6 +589,7 @@ class DataSet:
                         clock(ended),
                         clock(wrapped_up),
                         clock(start - 2),
+                        _handle_seconds(answered, wrapped_up or ended),
                     )
                 )
             self.loader.insert(Call.__table__, CALL_COLUMNS, rows)
@@ -594,7 +603,7 @@ class DataSet:
             start = now - self.rng.randint(5, 240)
             caller = mobile(self.rng.randint(1, counts["subscribers"]))
             rows.append((number, f"CA{number:032x}", "inbound", caller, caller, OFFICE_NUMBER, None, None, "queued"))
-            rows[-1] += (clock(start), None, None, None, clock(start - 2))
+            rows[-1] += (clock(start), None, None, None, clock(start - 2), None)
         agents_on_call = self.agents[dict(AGENT_STATES)["available"] :][:on_call]
         for agent_id in agents_on_call:
             number += 1
@@ -602,7 +611,7 @@ class DataSet:
             caller = mobile(self.rng.randint(1, counts["subscribers"]))
             rows.append((number, f"CA{number:032x}", "inbound", caller, caller, OFFICE_NUMBER, None, agent_id))
             rows[-1] += ("answered", clock(start), clock(start + self.rng.randint(3, 30)), None, None)
-            rows[-1] += (clock(start - 2),)
+            rows[-1] += (clock(start - 2), None)
             self.live_calls[agent_id] = number
         self.loader.insert(Call.__table__, CALL_COLUMNS, rows)
         return {"calls": number, "today_by_status": today}

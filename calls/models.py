@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -62,6 +62,9 @@ class Call(CreatedAt, db.Model):
     disposition: Mapped[str] = mapped_column(String(32), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     wrapped_up_at: Mapped[datetime | None]
+    # Whole seconds from answer to the end of wrap-up (to hang-up without one), kept by the mapper events below so
+    # that the agent league reads it from an index instead of working it out for every call of a year.
+    handle_seconds: Mapped[int | None]
     recording_url: Mapped[str] = mapped_column(String(500), default="")
     # A missed call is "handled" once someone called back or dealt with the voicemail.
     handled_at: Mapped[datetime | None]
@@ -73,7 +76,7 @@ class Call(CreatedAt, db.Model):
         # The wallboard and the reports count calls by when they joined the queue.
         Index("ix_calls_queued_at", "queued_at"),
         # The agent league reads each agent's answered calls and their handle times from the index alone.
-        Index("ix_calls_agent_answered", "agent_id", "answered_at", "ended_at", "wrapped_up_at"),
+        Index("ix_calls_agent_answered", "agent_id", "answered_at", "handle_seconds"),
         # An agent is on one live call at most, whatever two tabs or two processes try at once.
         Index(
             "uq_calls_agent_live_call",
@@ -83,6 +86,17 @@ class Call(CreatedAt, db.Model):
             postgresql_where=text("status IN ('ringing', 'answered')"),
         ),
     )
+
+
+@event.listens_for(Call, "before_insert")
+@event.listens_for(Call, "before_update")
+def _keep_handle_time(_mapper, _connection, call: Call) -> None:
+    end = call.wrapped_up_at or call.ended_at
+    if call.answered_at is None or end is None:
+        call.handle_seconds = None
+    else:
+        # Half up, as the migration's SQL ROUND does for the calls kept before.
+        call.handle_seconds = max(0, int((end - call.answered_at).total_seconds() + 0.5))
 
 
 class CallEvent(db.Model):

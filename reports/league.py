@@ -13,9 +13,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, and_, case, cast, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import and_, case, func, select
 
 from accounts.models import User
 from accounts.roles import Role
@@ -31,26 +29,6 @@ TOP = 10  # bars on the chart; the table has everyone
 # An offer counts once the driver had their chance: taken, turned down or left to run out. Offers withdrawn by the
 # office (reassigned, cancelled meanwhile) and offers still pending say nothing about the driver.
 ANSWERED_OFFERS = (OfferOutcome.ACCEPTED, OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
-
-
-class seconds_between(FunctionElement):
-    """Seconds from the first timestamp to the second (a float), on SQLite and PostgreSQL."""
-
-    type = Float()
-    inherit_cache = True
-    name = "seconds_between"
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element, compiler, **kw):
-    start, end = element.clauses
-    return compiler.process((func.julianday(end) - func.julianday(start)) * 86400.0, **kw)
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_between_postgresql(element, compiler, **kw):
-    start, end = element.clauses
-    return compiler.process(cast(func.extract("epoch", end - start), Float), **kw)
 
 
 def _per(owner, table, on, *figures) -> dict[int, tuple]:
@@ -74,14 +52,13 @@ def _in(column, period: Period):
 
 def agents(period: Period) -> Report:
     """Per agent: calls answered, average handle time, bookings taken, bookings per call, complaints naming them."""
-    ended = func.coalesce(Call.wrapped_up_at, Call.ended_at)
     calls = _per(
         User,
         Call,
         and_(Call.agent_id == User.id, _in(Call.answered_at, period)),
         func.count(Call.id),
-        func.count(ended),  # calls still going have no handle time yet
-        func.sum(seconds_between(Call.answered_at, ended)),
+        func.count(Call.handle_seconds),  # calls still going have no handle time yet
+        func.sum(Call.handle_seconds),
     )
     bookings = _per(
         User, Booking, and_(Booking.created_by_id == User.id, _in(Booking.created_at, period)), func.count(Booking.id)

@@ -7,9 +7,8 @@ Create Date: 2026-11-23
 Columns added to tables that may hold rows carry server defaults, so the upgrade runs on a live office.
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003'

@@ -9,9 +9,8 @@ The keyword rules start from feedback.keywords.DEFAULT_RULES as they stood when 
 edits them afterwards at /supervisor/complaint-rules.
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004'

@@ -16,9 +16,8 @@ import os
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006'
@@ -29,7 +28,10 @@ depends_on = None
 
 def upgrade():
     op.create_index('ix_calls_queued_at', 'calls', ['queued_at'], unique=False)
-    op.create_index('ix_calls_agent_answered', 'calls', ['agent_id', 'answered_at', 'ended_at', 'wrapped_up_at'], unique=False)
+    # The handle time kept on the call (the model's mapper events keep it from now on), for the agent league.
+    op.add_column('calls', sa.Column('handle_seconds', sa.Integer(), nullable=True))
+    _backfill_handle_seconds()
+    op.create_index('ix_calls_agent_answered', 'calls', ['agent_id', 'answered_at', 'handle_seconds'], unique=False)
     op.drop_index('ix_calls_agent_id', table_name='calls')
 
     op.create_index('ix_bookings_created_at', 'bookings', ['created_at'], unique=False)
@@ -86,6 +88,8 @@ def downgrade():
 
     op.create_index('ix_calls_agent_id', 'calls', ['agent_id'], unique=False)
     op.drop_index('ix_calls_agent_answered', table_name='calls')
+    with op.batch_alter_table('calls') as batch_op:
+        batch_op.drop_column('handle_seconds')
     op.drop_index('ix_calls_queued_at', table_name='calls')
 
 
@@ -140,3 +144,19 @@ def _fill_subscriber_months(bind, zone_name):
             {'subscriber_id': key[0], 'month': key[1], 'trips': totals[key][0], 'revenue': totals[key][1]}
             for key in keys[first:first + CHUNK]
         ])
+
+
+def _backfill_handle_seconds():
+    """Whole seconds from answer to the end of wrap-up (to hang-up without one) for the calls already kept."""
+    end = "COALESCE(wrapped_up_at, ended_at)"
+    if op.get_bind().dialect.name == "sqlite":
+        seconds = f"(julianday({end}) - julianday(answered_at)) * 86400.0"
+    else:
+        seconds = f"EXTRACT(EPOCH FROM ({end} - answered_at))"
+    op.execute(
+        f"UPDATE calls SET handle_seconds = MAX(0, CAST(ROUND({seconds}) AS INTEGER)) "
+        f"WHERE answered_at IS NOT NULL AND {end} IS NOT NULL"
+        if op.get_bind().dialect.name == "sqlite"
+        else f"UPDATE calls SET handle_seconds = GREATEST(0, CAST(ROUND({seconds}) AS INTEGER)) "
+        f"WHERE answered_at IS NOT NULL AND {end} IS NOT NULL"
+    )
