@@ -6,6 +6,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from core.text import normalize_persian
 
 # The order breaks ties between categories with as many matched phrases.
@@ -19,6 +21,17 @@ CATEGORIES = (
     "agent_conduct",
     "other",
 )
+# Their names for people, with the msgids of templates/_labels.html so one translation serves every page.
+CATEGORY_NAMES = {
+    "driver_behaviour": _l("driver behaviour"),
+    "vehicle_condition": _l("vehicle condition"),
+    "fare_dispute": _l("fare dispute"),
+    "lateness": _l("lateness"),
+    "route": _l("route"),
+    "lost_property": _l("lost property"),
+    "agent_conduct": _l("agent conduct"),
+    "other": _l("other"),
+}
 
 # What may follow a phrase's last word, so "rude" finds "rudely" and "مسیر" finds "مسیرش" but "late" not "later",
 # "دیر" not "دیروز" and "کیف" not "کیفیت". Persian suffixes written apart (with a ZWNJ or a space) are words anyway.

@@ -19,24 +19,13 @@ from core.extensions import db
 from core.models import utcnow
 from core.timewindows import office_midnight
 from drivers.models import Driver
-from feedback.keywords import CATEGORIES
+from feedback.keywords import CATEGORIES, CATEGORY_NAMES
 from feedback.models import Complaint, ComplaintStatus
 from geo.models import Zone
 from reports.base import Column, Period, Report, share
 
 DAILY_DAYS = 62  # longer periods are drawn by month: a bar a day would be too thin to read
 OPEN = (ComplaintStatus.NEW, ComplaintStatus.INVESTIGATING)
-# The msgids of templates/_labels.html and the complaint log, so one translation serves every page.
-CATEGORY_NAMES = {
-    "driver_behaviour": _l("driver behaviour"),
-    "vehicle_condition": _l("vehicle condition"),
-    "fare_dispute": _l("fare dispute"),
-    "lateness": _l("lateness"),
-    "route": _l("route"),
-    "lost_property": _l("lost property"),
-    "agent_conduct": _l("agent conduct"),
-    "other": _l("other"),
-}
 BY_CHOICES = (
     ("category", _l("Category")),
     ("driver", _l("Driver")),

@@ -43,7 +43,7 @@ from feedback.complaints import (
     remove_keyword,
     sla_breached,
 )
-from feedback.keywords import suggest
+from feedback.keywords import CATEGORY_NAMES, suggest
 from feedback.models import Complaint, ComplaintKeyword, ComplaintStatus, Feedback, FeedbackStatus, InboundMessage
 from geo.models import Zone
 from supervisors.complaint_forms import (
@@ -61,17 +61,6 @@ from supervisors.routes import bp
 
 PER_PAGE = 50
 TRY_TEXT_LENGTH = 1000
-# The msgids of templates/_labels.html, so both places share one translation.
-CATEGORY_NAMES = {
-    "driver_behaviour": _l("driver behaviour"),
-    "vehicle_condition": _l("vehicle condition"),
-    "fare_dispute": _l("fare dispute"),
-    "lateness": _l("lateness"),
-    "route": _l("route"),
-    "lost_property": _l("lost property"),
-    "agent_conduct": _l("agent conduct"),
-    "other": _l("other"),
-}
 STATUS_NAMES = {
     "new": _l("new"),
     "investigating": _l("investigating"),

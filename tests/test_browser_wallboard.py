@@ -35,7 +35,10 @@ PUSH_FLOOR = "from supervisors.live import push_floor\nprint(push_floor())\n"
 @pytest.fixture(scope="module")
 def server(request, redis_url):
     with (
-        live_server(redis_url, users={"sara": "supervisor"}) as running,
+        # Red only after an hour: the waiting call's level then does not depend on how slow this machine is.
+        live_server(
+            redis_url, users={"sara": "supervisor"}, extra_env={"WALLBOARD_THRESHOLDS": "longest_wait=60/3600"}
+        ) as running,
         show_log_on_failure(request.config, running, Path(__file__)),
     ):
         yield running
@@ -66,10 +69,10 @@ def test_the_wallboard_shows_a_waiting_call_pushed_by_the_floor_job(server, brow
         run(server, QUEUE_A_CALL)
         assert run(server, PUSH_FLOOR).strip() == "1"
         expect(count).to_have_text("1")
-        # The longest wait ticks on the page itself: past the 60-second amber mark, short of red at 120.
+        # The longest wait ticks on the page itself from the call's queue time (90 s ago): past the amber mark.
         longest = page.locator("[data-longest-wait]")
         expect(longest).to_have_attribute("data-level", "amber")
-        expect(longest).to_have_text(re.compile(r"^(9\d|1[01]\d)$"))
+        expect(longest).to_have_text(re.compile(r"^(9\d|[1-9]\d{2,})$"))
         assert problems == []
     finally:
         context.close()
