@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import import_module
 
 from flask_babel import lazy_gettext as _l
 
+from reports import complaints, customers, demand, league, satisfaction, zones
 from reports.base import Column, Period, Report
 from reports.complaints import BY_CHOICES
 from reports.customers import COHORTS_SUMMARY, PARETO_SUMMARY, RETENTION_SUMMARY
@@ -16,11 +16,11 @@ from reports.demand import SUMMARY
 
 @dataclass(frozen=True)
 class Entry:
-    """One report of the catalog; ``builder`` is "module:function", imported when the report is first asked for."""
+    """One report of the catalog: its name in the address, its title, the function that builds it."""
 
     name: str
     title: str
-    builder: str
+    builder: Callable[..., Report]
     summary: tuple[Column, ...] = ()
     # Choices the report takes besides the period: option name → ((value, label), …); the first is the default.
     options: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
@@ -28,9 +28,7 @@ class Entry:
 
     def build(self, period: Period, **options: str) -> Report:
         """Run the report for the period with the chosen options."""
-        module, function = self.builder.split(":")
-        builder: Callable[..., Report] = getattr(import_module(module), function)
-        return builder(period, **options)
+        return self.builder(period, **options)
 
     def read_options(self, args: Mapping[str, str]) -> dict[str, str]:
         """The options from a query string; an unknown value falls back to the default (the form offers no other)."""
@@ -45,17 +43,17 @@ class Entry:
 CATALOG: dict[str, Entry] = {
     entry.name: entry
     for entry in (
-        Entry("demand", _l("Demand by hour of the week, and next week's forecast"), "reports.demand:build", SUMMARY),
+        Entry("demand", _l("Demand by hour of the week, and next week's forecast"), demand.build, SUMMARY),
         Entry(
             "zones",
             _l("Revenue and trips by zone"),
-            "reports.zones:build",
+            zones.build,
             (Column("trips", _l("Trips")), Column("revenue", _l("Revenue"), "money")),
         ),
         Entry(
             "complaints",
             _l("Complaints by category, driver, agent and zone"),
-            "reports.complaints:build",
+            complaints.build,
             (
                 Column("complaints", _l("Complaints")),
                 Column("open", _l("Open")),
@@ -67,7 +65,7 @@ CATALOG: dict[str, Entry] = {
         Entry(
             "satisfaction",
             _l("Satisfaction: ratings and CSAT"),
-            "reports.satisfaction:build",
+            satisfaction.build,
             (
                 Column("ratings", _l("Ratings")),
                 Column("average", _l("Average rating"), "decimal"),
@@ -79,7 +77,7 @@ CATALOG: dict[str, Entry] = {
         Entry(
             "agents",
             _l("Agent league table"),
-            "reports.league:agents",
+            league.agents,
             (
                 Column("calls", _l("Calls answered")),
                 Column("handle_time", _l("Average handle time (seconds)"), "seconds"),
@@ -91,7 +89,7 @@ CATALOG: dict[str, Entry] = {
         Entry(
             "drivers",
             _l("Driver league table"),
-            "reports.league:drivers",
+            league.drivers,
             (
                 Column("trips", _l("Trips")),
                 Column("fares", _l("Fares"), "money"),
@@ -103,17 +101,17 @@ CATALOG: dict[str, Entry] = {
         Entry(
             "retention",
             _l("Customer retention and churn by value tier"),
-            "reports.customers:retention",
+            customers.retention,
             RETENTION_SUMMARY,
             default_days=180,
         ),
         Entry(
             "cohorts",
             _l("Customer cohorts by month of first trip"),
-            "reports.customers:cohorts",
+            customers.cohorts,
             COHORTS_SUMMARY,
             default_days=180,
         ),
-        Entry("pareto", _l("Revenue by customer (Pareto)"), "reports.customers:pareto", PARETO_SUMMARY),
+        Entry("pareto", _l("Revenue by customer (Pareto)"), customers.pareto, PARETO_SUMMARY),
     )
 }
