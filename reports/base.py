@@ -4,7 +4,8 @@ A report is a plain function ``build(period) -> Report``; the supervisor's pages
 table and write it as CSV, so a number means the same thing on the screen and in the spreadsheet. Times are
 grouped by the office's clock: the database groups moments into quarter hours since the epoch (the same SQL
 on SQLite and PostgreSQL, and fine for every real time zone offset, Tehran's +03:30 included), and Python
-turns each quarter hour into the office's day and hour.
+turns each quarter hour into the office's day and hour. Where only a count per hour is wanted, ``hourly_counts``
+asks the database for one index range per hour instead.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, cast, extract, func
+from sqlalchemy import Float, Integer, cast, extract, func, literal, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from core.extensions import db
+from core.models import UTCDateTime
 from core.timewindows import office_midnight
 
 QUARTER = 900  # seconds
@@ -163,3 +166,39 @@ def _epoch_seconds_sqlite(element, compiler, **kw):
 def _epoch_seconds_postgresql(element, compiler, **kw):
     (column,) = element.clauses
     return compiler.process(cast(extract("epoch", column), Float), **kw)
+
+
+class hour_later(FunctionElement):
+    """A UTC timestamp one hour on, in the form the database keeps timestamps in (so that it compares with them)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "hour_later"
+
+
+# SQLite keeps timestamps as text: the next edge is written exactly as SQLAlchemy writes them, or the text
+# comparison with the column would be wrong. Every edge is on a whole second, hence the literal microseconds.
+@compiles(hour_later, "sqlite")
+def _hour_later_sqlite(element, compiler, **kw):
+    (column,) = element.clauses
+    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {compiler.process(column, **kw)}, '+1 hour')"
+
+
+@compiles(hour_later, "postgresql")
+def _hour_later_postgresql(element, compiler, **kw):
+    (column,) = element.clauses
+    return f"({compiler.process(column, **kw)} + INTERVAL '1 hour')"
+
+
+def hourly_counts(column, start: datetime, hours: int) -> dict[int, int]:
+    """Rows whose ``column`` falls in each of ``hours`` hours from ``start`` (UTC): {hour number: count}, no zeros.
+
+    Each hour is counted as one range of the column's index, its edges made by the database: reading a year's
+    index entries costs far less than turning each of a million rows' times into a group key (ten times less on
+    SQLite), and the statement is the same whatever the period, so it is compiled once.
+    """
+    edges = select(literal(0).label("n"), type_coerce(start, UTCDateTime()).label("at")).cte("edges", recursive=True)
+    edges = edges.union_all(select(edges.c.n + 1, hour_later(edges.c.at)).where(edges.c.n + 1 < hours))
+    counted = select(func.count()).where(column >= edges.c.at, column < hour_later(edges.c.at)).scalar_subquery()
+    found = db.session.execute(select(edges.c.n, counted.label("rows")))
+    return {n: rows for n, rows in found if rows}

@@ -8,16 +8,14 @@ forecasting each of the last few weeks from the weeks before it, the same way, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, date, timedelta
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, cast, func, select
 
-from core.extensions import db
 from core.timewindows import office_midnight
 from dispatch.models import Booking
-from reports.base import QUARTER, Column, Period, Report, quarter_hour, quarter_start, share
+from reports.base import Column, Period, Report, hourly_counts, share
 
 HISTORY_WEEKS = 8  # weeks averaged for a forecast
 BACKTEST_WEEKS = 4  # past weeks forecast again to measure the error
@@ -26,8 +24,6 @@ HOURS = [f"{hour:02d}" for hour in range(24)]
 WEEKDAYS = (_l("Saturday"), _l("Sunday"), _l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"))
 SHORT_WEEKDAYS = (_l("Sat"), _l("Sun"), _l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"))
 CELLS = 7 * 24
-QUARTERS_PER_DAY = 86400 // QUARTER
-EPOCH = date(1970, 1, 1)
 
 # The figures above the table: summary key, label and kind (for the catalog's entry).
 SUMMARY = (
@@ -82,46 +78,20 @@ def backtest(weeks: list[list[int]], tries: int = BACKTEST_WEEKS) -> tuple[float
     return share(error, actual), tried
 
 
-def _office_hours(counts: Iterable[tuple[int, int]], zone: str) -> dict[tuple[date, int], int]:
-    """Counts per quarter hour (from ``quarter_hour``) added up per office day and hour."""
-    per_quarter = QUARTERS_PER_DAY // 24
-    shifts: dict[int, int | None] = {}  # UTC day → the zone's offset in quarters that whole day (None: it changes)
-    days: dict[int, date] = {}
-    hours: dict[tuple[date, int], int] = {}
-    for quarter, bookings in counts:
-        utc_day = quarter // QUARTERS_PER_DAY
-        if utc_day not in shifts:
-            first = _shift(utc_day * QUARTERS_PER_DAY, zone)
-            last = _shift((utc_day + 1) * QUARTERS_PER_DAY - 1, zone)
-            shifts[utc_day] = first if first == last else None
-        shift = shifts[utc_day]
-        if shift is None:  # the clocks change this day: ask the zone about each quarter
-            shift = _shift(quarter, zone)
-        local = quarter + shift
-        day_number = local // QUARTERS_PER_DAY
-        if day_number not in days:
-            days[day_number] = EPOCH + timedelta(days=day_number)
-        key = (days[day_number], local % QUARTERS_PER_DAY // per_quarter)
-        hours[key] = hours.get(key, 0) + bookings
-    return hours
-
-
-def _shift(quarter: int, zone: str) -> int:
-    """The zone's offset from UTC at a quarter hour, in quarter hours."""
-    return int(quarter_start(quarter, zone).utcoffset().total_seconds()) // QUARTER
-
-
 def _bookings_by_office_hour(first: date, period: Period) -> dict[tuple[date, int], int]:
     """Bookings created from office day ``first`` to the period's end, per office day and hour."""
-    # Grouped through a subquery's column: the GROUP BY then names exactly the SELECT's expression on every database.
+    zone = ZoneInfo(period.zone)
     start = office_midnight(first, period.zone).astimezone(UTC)
-    quarters = (
-        select(cast(quarter_hour(Booking.created_at), Integer).label("quarter"))
-        .where(Booking.created_at >= start, Booking.created_at < period.end)
-        .subquery()
-    )
-    rows = db.session.execute(select(quarters.c.quarter, func.count()).group_by(quarters.c.quarter))
-    return _office_hours(rows, period.zone)
+    # The office's hours are whole hours from its midnight, in UTC too, whenever its clocks move by whole hours
+    # (Tehran's did, and every zone's but Lord Howe Island's); the hour the clocks go back happens twice and
+    # counts twice in its cell, as the office lived it twice.
+    hours = -(-int((period.end - start).total_seconds()) // 3600)
+    counted: dict[tuple[date, int], int] = {}
+    for n, bookings in hourly_counts(Booking.created_at, start, hours).items():
+        local = (start + timedelta(hours=n)).astimezone(zone)
+        key = (local.date(), local.hour)
+        counted[key] = counted.get(key, 0) + bookings
+    return counted
 
 
 def build(period: Period) -> Report:
