@@ -21,6 +21,7 @@ from calls.models import AgentState
 from calls.services import agent_state, current_call, missed_calls, set_agent_state, waiting_calls
 from calls.signals import commit_and_announce
 from core.extensions import db, socketio
+from core.health_watch import greet, watch_namespace
 from core.queues import redis_connection
 
 # A tab beats every 30 s (static/js/console.js); three missed beats and its connection counts no more.
@@ -55,6 +56,9 @@ def _set_state(user_id: int, state: AgentState) -> None:
     commit_and_announce()
 
 
+watch_namespace(NAMESPACE)
+
+
 @socketio.on("connect", namespace=NAMESPACE)
 def on_connect(auth=None):
     """Admit agents (and those who oversee them) to the live console; refuse everyone else."""
@@ -70,6 +74,7 @@ def on_connect(auth=None):
     if agent_state(user_id) == AgentState.OFFLINE:
         _set_state(user_id, AgentState.AVAILABLE)
     emit("snapshot", snapshot(user_id))
+    greet()
     return True
 
 

@@ -208,6 +208,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: Path | None
         "DESK_QUEUE": env.get("DESK_QUEUE", "desk"),
         # After this many seconds in the queue a caller is offered the voicemail / call-back menu (0: never).
         "QUEUE_MAX_WAIT": _int(env, "QUEUE_MAX_WAIT", 300),
+        # Each web process checks the database, Redis and the workers this often and tells its open consoles,
+        # boards and wallboards what is down (0: never).
+        "HEALTH_WATCH_SECONDS": _int(env, "HEALTH_WATCH_SECONDS", 5),
         # Recorded prompts, {base}/{language}/{prompt}.mp3; without them Twilio's text-to-speech reads the text.
         "PROMPT_AUDIO_URL": env.get("PROMPT_AUDIO_URL", "").rstrip("/"),
         "HOLD_MUSIC_URL": env.get("HOLD_MUSIC_URL", ""),

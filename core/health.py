@@ -37,12 +37,22 @@ def _workers() -> dict:
     return {"count": count}
 
 
-@bp.route("/healthz")
-def healthz():
-    """200 when the database, Redis and at least one worker are up, else 503 with what is down."""
+def health_state() -> dict[str, dict]:
+    """Each part (database, redis, workers) with ``ok`` and, when down, a short ``error`` that names no secret."""
     database = _check(_database)
     redis = _check(lambda: {"ping": redis_connection().ping()})
     worker_state = _check(_workers) if redis["ok"] else {"ok": False, "error": "redis down"}
-    state = {"database": database, "redis": redis, "workers": worker_state}
-    ok = all(part["ok"] for part in state.values())
+    return {"database": database, "redis": redis, "workers": worker_state}
+
+
+def parts_down(state: dict[str, dict]) -> list[str]:
+    """The names of the parts that are down, in a fixed order (what a page shows)."""
+    return [name for name in ("database", "redis", "workers") if not state[name]["ok"]]
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the database, Redis and at least one worker are up, else 503 with what is down."""
+    state = health_state()
+    ok = not parts_down(state)
     return jsonify(status="ok" if ok else "degraded", **state), 200 if ok else 503

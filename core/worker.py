@@ -21,3 +21,11 @@ class CabdeskWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         worker_app()  # import and build now, not in the first job
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """Tell Redis this worker lives; register it again if Redis came back without its data."""
+        if pipeline is None and not self.connection.exists(self.key):
+            # A Redis restarted without persistence has forgotten every worker: /healthz and the pages would say
+            # none runs while this one works on. (RQ registers a worker only once, at birth.)
+            self.register_birth()
+        super().heartbeat(timeout, pipeline)

@@ -12,8 +12,11 @@ from flask_socketio import emit, join_room
 from accounts.auth import socket_user_may_enter
 from accounts.roles import Area
 from core.extensions import socketio
+from core.health_watch import greet, watch_namespace
 from dispatch.board import board_snapshot
 from dispatch.live import BOARD_ROOM, NAMESPACE
+
+watch_namespace(NAMESPACE)
 
 
 @socketio.on("connect", namespace=NAMESPACE)
@@ -23,6 +26,7 @@ def on_connect(auth=None):
         return False
     join_room(BOARD_ROOM)
     emit("snapshot", board_snapshot())
+    greet()
     return True
 
 

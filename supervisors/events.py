@@ -7,9 +7,12 @@ from flask_socketio import emit, join_room
 from accounts.auth import socket_user_may_enter
 from accounts.roles import Area
 from core.extensions import socketio
+from core.health_watch import greet, watch_namespace
 from core.models import utcnow
 from reports.floor import floor_snapshot
 from supervisors.live import NAMESPACE, WALLBOARD_ROOM
+
+watch_namespace(NAMESPACE)
 
 
 @socketio.on("connect", namespace=NAMESPACE)
@@ -19,4 +22,5 @@ def on_connect(auth=None):
         return False
     join_room(WALLBOARD_ROOM)
     emit("floor", floor_snapshot(utcnow()))
+    greet()
     return True

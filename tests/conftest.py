@@ -42,6 +42,7 @@ def app_settings(database_url: str, redis_url: str, instance_path) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "SOCKETIO_MESSAGE_QUEUE": None,  # the Socket.IO test client refuses a message queue
+        "HEALTH_WATCH_SECONDS": 0,  # no watcher thread per test app (tests/test_health_push.py runs one)
         "INSTANCE_PATH": str(instance_path),
     }
 

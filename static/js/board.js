@@ -2,6 +2,7 @@
 // drivers on the map coloured by state, stand queues. Everything is pushed over Socket.IO: the whole board
 // on every (re)connection, then each change; drivers' positions every few seconds. The buttons call the
 // JSON API with the session cookie; the board changes only when the server says something changed.
+import { watchHealth } from './health-banner.js';
 const text = JSON.parse(document.getElementById('board-text').textContent);
 const settings = JSON.parse(document.getElementById('board-settings').textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -505,6 +506,7 @@ function applySnapshot(snapshot) {
 
 // The session cookie authenticates the socket; the server refuses roles without the board.
 const socket = window.io('/dispatch', { transports: ['websocket', 'polling'] });
+watchHealth(socket);
 
 function connected(yes) {
   el.state.textContent = yes ? text.live : text.reconnecting;

@@ -1,6 +1,7 @@
 // The agent console: waiting calls with their timers, the screen pop, answering, wrap-up, presence.
 // Everything arrives pushed over Socket.IO; after a reconnect the server sends a fresh snapshot.
 import { bookFrom, formText, setCaller } from './booking-form.js';
+import { watchHealth } from './health-banner.js';
 
 const text = JSON.parse(document.getElementById('console-text').textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -188,6 +189,7 @@ el.wrapUp.addEventListener('submit', async (event) => {
 
 // The session cookie authenticates the socket; the server refuses roles without the console.
 const socket = window.io('/console', { transports: ['websocket', 'polling'] });
+watchHealth(socket);
 function connected(yes) {
   el.state.textContent = yes ? text.live : text.reconnecting;
   el.state.classList.toggle('connected', yes);

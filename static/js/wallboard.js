@@ -1,5 +1,7 @@
 // The wallboard: every figure arrives over Socket.IO (the whole floor on connecting, then every few seconds);
 // between pushes the longest wait and the clock tick here, from the server's own times.
+import { watchHealth } from './health-banner.js';
+
 const settings = JSON.parse(document.getElementById('wallboard-settings').textContent);
 const text = JSON.parse(document.getElementById('wallboard-text').textContent);
 const lang = document.documentElement.lang;
@@ -72,6 +74,7 @@ function connected(yes) {
 }
 
 const socket = window.io('/wallboard', { transports: ['websocket', 'polling'] });
+watchHealth(socket);
 socket.on('connect', () => connected(true));
 socket.on('disconnect', () => connected(false));
 socket.on('floor', draw);
