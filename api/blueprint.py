@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, request, session
 from flask_login import current_user
 
-from api.common import ApiError, api_error_response
+from api.common import MAX_ID, ApiError, api_error_response
 from core.extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -26,6 +26,15 @@ def authenticate():
         return None
     if not current_user.is_authenticated:
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
-    if not bearer:
-        csrf.protect()  # a browser's cookie session: refuse cross-site writes
+    if not bearer or "_user_id" in session:
+        csrf.protect()  # a browser's cookie session (a bearer header besides it or not): refuse cross-site writes
+    return None
+
+
+@bp.before_request
+def refuse_impossible_ids():
+    """An id in the path past what the database holds names no row: 404, before any query tries to bind it."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_ID:
+            raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
     return None
