@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import jsonify, make_response, render_template, request
+from flask import g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 
@@ -64,6 +68,28 @@ def register_error_handlers(app) -> None:
         if status == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_unreachable(error: DBAPIError):
+        # Only a lost connection is an outage; any other database error is a bug and is logged as one.
+        if not isinstance(error, OperationalError) and not error.connection_invalidated:
+            return unexpected_error(error)
+        # The error's text holds the statement and its parameters (numbers, names): log its kind only.
+        app.logger.warning("database unreachable: %s", type(error.orig).__name__)
+        g.database_unreachable = True  # the page's language must not be looked up on the logged-in user's row
+        message = _("The database cannot be reached just now, so nothing was saved. Try again in a moment.")
+        if wants_json():
+            return json_error(503, "database_unavailable", message)
+        # Not the usual error page: its menu asks who is logged in, which is another trip to the database.
+        return make_response(f"<!doctype html><title>503</title><p>{escape(message)}</p>", 503)
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def redis_unreachable(error: Exception):
+        app.logger.warning("redis unreachable: %s", type(error).__name__)
+        message = _("Part of the system (Redis) is down just now. Try again in a moment.")
+        return error_response(503, "redis_unavailable", message)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

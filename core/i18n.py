@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel.numbers import format_decimal
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
@@ -19,7 +19,9 @@ RTL_LOCALES = frozenset({"fa"})
 
 def select_locale() -> str:
     """The page language: the user's choice, else the session's, else the browser's, else the office's."""
-    if getattr(current_user, "is_authenticated", False) and current_user.language in LOCALES:
+    # While the database is unreachable (core.errors), the user's row cannot be read for their choice.
+    user_known = not g.get("database_unreachable")
+    if user_known and getattr(current_user, "is_authenticated", False) and current_user.language in LOCALES:
         return current_user.language
     if session.get("language") in LOCALES:
         return session["language"]

@@ -22,9 +22,9 @@ import requests
 import socketio as socketio_client
 from sqlalchemy import create_engine, text
 
-from tests.support.database_fixtures import create_pg_database, drop_pg_database, make_app
+from tests.support.database_fixtures import make_app
 from tests.support.live_server import VENV_BIN, live_server, show_log_on_failure
-from tests.support.servers import redis_server, wait_until
+from tests.support.servers import free_port, postgres_cluster, redis_server, wait_until
 from tests.support.twilio_stub import twilio_stub
 from tests.support.twilio_webhooks import (
     DESK_NUMBER,
@@ -108,6 +108,23 @@ class Screen:
         return wait_until(find, timeout=WAIT, what=f"{event!r} on {self.namespace} at {self.base_url}")
 
 
+class RedisServer:
+    """The office's redis-server, which a fault test stops and brings back (empty, on the same port)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.running = ExitStack()
+
+    def start(self) -> None:
+        """Start it (again)."""
+        self.running.enter_context(redis_server(self.port))
+
+    def stop(self) -> None:
+        """Stop it: everything it held is gone, as with a Redis that keeps nothing on disk."""
+        self.running.close()
+
+
 @contextmanager
 def rq_process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
     """An ``rq`` process (worker or cron) for the test's office, stopped with SIGTERM (a warm shutdown) after."""
@@ -147,16 +164,17 @@ def seed_office(database_url: str, redis_url: str, instance: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def office(request, postgres_url, tmp_path_factory):
-    """PostgreSQL, a Redis of its own, the Twilio stand-in, two gunicorn web processes, two workers and rq cron."""
+def office(request, tmp_path_factory):
+    """PostgreSQL and Redis of its own, the Twilio stand-in, two gunicorn web processes, two workers and rq cron."""
     workdir = tmp_path_factory.mktemp("topology")
-    database_url = create_pg_database(postgres_url)
     with ExitStack() as stack:
-        stack.callback(drop_pg_database, postgres_url, database_url)
-        redis_url = stack.enter_context(redis_server())
+        cluster = stack.enter_context(postgres_cluster())
+        redis = RedisServer()
+        redis.start()
+        stack.callback(redis.stop)
         stub = stack.enter_context(twilio_stub(TEST_ACCOUNT_SID, TOKEN))
         settings = {
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": cluster.url,
             "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_NUMBER": DESK_NUMBER,
@@ -164,27 +182,31 @@ def office(request, postgres_url, tmp_path_factory):
             "DISPATCH_MODE": "nearest",
             "FEEDBACK_DELAY": "0",
             "FEEDBACK_QUIET_HOURS": "",
+            "HEALTH_WATCH_SECONDS": "1",
         }
         # The first web process brings the database to the newest schema (`flask db upgrade`) and adds the staff.
-        web_a = stack.enter_context(live_server(redis_url, users=STAFF, password=PASSWORD, extra_env=settings))
+        web_a = stack.enter_context(live_server(redis.url, users=STAFF, password=PASSWORD, extra_env=settings))
         stack.enter_context(show_log_on_failure(request.config, web_a, Path(__file__)))
-        driver_id = seed_office(database_url, redis_url, workdir / "seed")
-        web_b = stack.enter_context(live_server(redis_url, extra_env=settings))
+        driver_id = seed_office(cluster.url, redis.url, workdir / "seed")
+        web_b = stack.enter_context(live_server(redis.url, extra_env=settings))
         stack.enter_context(show_log_on_failure(request.config, web_b, Path(__file__)))
         env = dict(web_a.env)
-        worker = ["worker", "--worker-class", "core.worker.CabdeskWorker", "--url", redis_url]
+        worker = ["worker", "--worker-class", "core.worker.CabdeskWorker", "--url", redis.url]
         workers = [
             stack.enter_context(rq_process([*worker, "--with-scheduler", "default"], env, workdir / "worker-1.log")),
             stack.enter_context(rq_process([*worker, "default"], env, workdir / "worker-2.log")),
-            stack.enter_context(rq_process(["cron", "--url", redis_url, "cron_jobs"], env, workdir / "cron.log")),
+            stack.enter_context(rq_process(["cron", "--url", redis.url, "cron_jobs"], env, workdir / "cron.log")),
         ]
         yield {
             "a": web_a.url,
             "b": web_b.url,
             "stub": stub,
-            "database_url": database_url,
+            "database_url": cluster.url,
+            "postgres": cluster,
+            "redis": redis,
             "driver_id": driver_id,
             "workers": workers,
+            "logs": workdir,
         }
 
 
@@ -316,3 +338,91 @@ def test_every_client_on_either_web_process_sees_every_event(office):
     assert all(count == 1 for _, count in kinds), f"a text was written twice: {kinds}"
     assert len(texts_to_rider()) == len(set(texts_to_rider())), "a text was sent twice"
     assert all(process.poll() is None for process in office["workers"]), "a worker or rq cron died"
+
+
+def driver_page(base_url: str, *events: str) -> Screen:
+    """The test driver's phone page on that web process, logged in with his number and PIN."""
+    screen = Screen(base_url, "/driver", events)
+    return screen.log_in("/driver/login", {"phone": DRIVER_PHONE, "pin": DRIVER_PIN}, "/driver/").connect()
+
+
+def book_a_trip(screen: Screen) -> requests.Response:
+    """The passenger's usual trip, booked from that page."""
+    return screen.post(
+        "/api/bookings",
+        {
+            "phone": RIDER,
+            "pickup": {"lat": VANAK[0], "lon": VANAK[1], "text": "Vanak Square"},
+            "dropoff": {"lat": AZADI[0], "lon": AZADI[1], "text": "Azadi Tower"},
+        },
+    )
+
+
+def test_redis_dies_mid_shift_and_comes_back_empty_and_nothing_is_lost(office):
+    a, b, redis = office["a"], office["b"], office["redis"]
+    with ExitStack() as pages:
+        consoles = [staff(a, "agent_a", "/console", "health"), staff(b, "agent_b", "/console", "health")]
+        boards = [
+            staff(a, "dispatcher", "/dispatch", "health", "offer"),
+            staff(b, "supervisor", "/dispatch", "health", "offer"),
+        ]
+        driver = driver_page(b, "offer")
+        for screen in [*consoles, *boards, driver]:
+            pages.callback(screen.client.disconnect)
+        for screen in [*consoles, *boards]:
+            screen.seen("health", lambda h: h["ok"])
+        before = len(rows(office["database_url"], "SELECT id FROM bookings"))
+
+        redis.stop()
+        # Every page hears it from its own web process, though Redis carries nothing.
+        for screen in [*consoles, *boards]:
+            screen.seen("health", lambda h: "redis" in h["down"])
+        # The agent still takes the booking: it is saved, and its dispatch waits for Redis.
+        during = book_a_trip(consoles[0])
+        assert during.status_code == 201, during.text
+        booking_id = during.json()["id"]
+
+        redis.start()
+        for screen in [*consoles, *boards]:
+            screen.received.clear()
+        for screen in [*consoles, *boards]:
+            screen.seen("health", lambda h: h["ok"])
+        # The driver's phone goes on sending its position; the sweep finds the booking that waited and offers it.
+        driver_id = office["driver_id"]
+        assert driver.post(f"/api/drivers/{driver_id}/location", {"lat": VANAK[0], "lon": VANAK[1]}).ok
+        for board in boards:
+            board.seen("offer", lambda o: o["booking_id"] == booking_id and o["driver_id"] == driver_id)
+        driver.seen("offer", lambda o: o["booking"]["id"] == booking_id)
+
+    bookings = rows(office["database_url"], "SELECT id, status FROM bookings ORDER BY id")
+    assert len(bookings) == before + 1 and bookings[-1] == (booking_id, "offered")
+    offers = rows(office["database_url"], "SELECT count(*) FROM dispatch_offers WHERE booking_id = :id", id=booking_id)
+    assert offers == [(1,)]
+
+
+def test_postgresql_restarts_mid_shift_and_the_desk_carries_on(office):
+    a, b, cluster = office["a"], office["b"], office["postgres"]
+    with ExitStack() as pages:
+        consoles = [staff(a, "agent_a", "/console", "health"), staff(b, "agent_b", "/console", "health")]
+        for screen in consoles:
+            pages.callback(screen.client.disconnect)
+            screen.seen("health", lambda h: h["ok"])
+        before = rows(office["database_url"], "SELECT count(*) FROM bookings")[0][0]
+
+        cluster.stop()
+        for screen in consoles:
+            screen.seen("health", lambda h: "database" in h["down"])
+        # A booking tried meanwhile is refused plainly, with nothing half-saved.
+        refused = book_a_trip(consoles[1])
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "database_unavailable"
+
+        cluster.start()
+        for screen in consoles:
+            screen.received.clear()
+        for screen in consoles:
+            screen.seen("health", lambda h: h["ok"])
+        taken = book_a_trip(consoles[1])
+        assert taken.status_code == 201, taken.text
+
+    assert rows(office["database_url"], "SELECT count(*) FROM bookings")[0][0] == before + 1

@@ -86,53 +86,69 @@ def _postgres_bin() -> Path:
     return Path(found[-1]).parent
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free port; yields a SQLAlchemy URL of an empty database.
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on a free port that can be stopped and started again (a restart, as in a fault).
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
     The server runs as that user directly (not under ``runuser``, which would catch our signal and
     SIGKILL the postmaster two seconds later), so it gets the shutdown signal itself.
     """
-    bindir = _postgres_bin()
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="cabdesk-pg-"))
-    datadir = workdir / "data"
-    as_owner: dict = {}
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(workdir, owner.pw_uid, owner.pw_gid)
-        as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
-    process = None
-    with tempfile.TemporaryFile("w+") as log:  # the server's stderr, shown if it fails to start
-        try:
-            subprocess.run(
+
+    def __init__(self) -> None:
+        self.bindir = _postgres_bin()
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="cabdesk-pg-"))
+        self.datadir = self.workdir / "data"
+        self.as_owner: dict = {}
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.workdir, owner.pw_uid, owner.pw_gid)
+            self.as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+        self.process: subprocess.Popen | None = None
+        self.url = f"postgresql+psycopg://cabdesk@127.0.0.1:{self.port}/cabdesk"
+
+    def create(self) -> None:
+        """initdb, start, and create the empty ``cabdesk`` database."""
+        subprocess.run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                "cabdesk",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            **self.as_owner,
+        )
+        self.start()
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="cabdesk", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE cabdesk")
+
+    def start(self) -> None:
+        """Start the postmaster on the cluster's port and wait until it takes connections."""
+        import psycopg
+
+        with tempfile.TemporaryFile("w+") as log:  # the server's stderr, shown if it fails to start
+            self.process = process = subprocess.Popen(
                 [
-                    str(bindir / "initdb"),
+                    str(self.bindir / "postgres"),
                     "-D",
-                    str(datadir),
-                    "-U",
-                    "cabdesk",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--no-sync",
-                ],
-                check=True,
-                cwd=workdir,
-                stdout=subprocess.DEVNULL,
-                **as_owner,
-            )
-            process = subprocess.Popen(
-                [
-                    str(bindir / "postgres"),
-                    "-D",
-                    str(datadir),
+                    str(self.datadir),
                     "-p",
-                    str(port),
+                    str(self.port),
                     "-k",
-                    str(workdir),
+                    str(self.workdir),
                     "-c",
                     "listen_addresses=127.0.0.1",
                     "-c",
@@ -142,30 +158,52 @@ def postgres_server() -> Iterator[str]:
                     "-c",
                     "full_page_writes=off",
                 ],
-                cwd=workdir,
+                cwd=self.workdir,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                **as_owner,
+                **self.as_owner,
             )
-            import psycopg
 
             def ready():
                 if process.poll() is not None:
                     return "exited"
-                with psycopg.connect(
-                    host="127.0.0.1", port=port, user="cabdesk", dbname="postgres", autocommit=True
-                ) as conn:
-                    conn.execute("CREATE DATABASE cabdesk")
-                return "up"
+                with psycopg.connect(host="127.0.0.1", port=self.port, user="cabdesk", dbname="postgres"):
+                    return "up"
 
             if wait_until(ready, timeout=30, what="PostgreSQL") == "exited":
                 log.seek(0)
                 raise RuntimeError(f"PostgreSQL exited with status {process.returncode}:\n{log.read()}")
-            yield f"postgresql+psycopg://cabdesk@127.0.0.1:{port}/cabdesk"
+
+    def stop(self) -> None:
+        """A fast shutdown: open sessions are ended."""
+        if self.process is not None:
+            _stop_postgres(self.process)
+            self.process = None
+
+    def remove(self) -> None:
+        """Stop the server and delete the cluster."""
+        try:
+            self.stop()
         finally:
-            if process is not None:
-                _stop_postgres(process)
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A running throwaway cluster with an empty ``cabdesk`` database; removed afterwards."""
+    cluster = PostgresCluster()
+    try:
+        cluster.create()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free port; yields a SQLAlchemy URL of an empty database."""
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 def _stop_postgres(process: subprocess.Popen) -> None:
