@@ -54,6 +54,14 @@ class DecimalNumberField(StringField):
             raise ValueError(_l("Enter a number, such as 12.5.")) from None
 
 
+def _json_loads(raw: str):
+    """json.loads, with text nested too deeply to read refused as bad JSON rather than a RecursionError."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", raw, 0) from None
+
+
 class JsonListField(TextAreaField):
     """A JSON list typed in a text area; empty means an empty list."""
 
@@ -71,7 +79,7 @@ class JsonListField(TextAreaField):
             self.data = []
             return
         try:
-            data = json.loads(raw)
+            data = _json_loads(raw)
         except ValueError as exc:
             self.data = None
             raise ValueError(

@@ -6,11 +6,22 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, load_config
 from core.extensions import babel, csrf, db, login_manager, migrate, socketio
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but a body nested too deeply to parse is bad JSON (a 400), not a RecursionError (a 500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -25,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="static",
     )
     app.config.update(settings)
+    app.json = _JSONProvider(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["PUBLIC_URL"]:
         # Behind nginx: trust one proxy's X-Forwarded-Proto/Host so Twilio signatures still match.

@@ -85,7 +85,8 @@ def _amount(value: object, low: int = 0, high: int = MAX_AMOUNT) -> str | None:
 def _zone_by_reference(reference: object) -> Zone | None:
     """A zone by its code (any case) or its id."""
     if _is_whole(reference):
-        return db.session.get(Zone, reference)
+        # Beyond a 64-bit id no zone can have it, and the database driver would refuse to look it up.
+        return db.session.get(Zone, reference) if 0 < reference < 2**63 else None
     if isinstance(reference, str) and reference.strip():
         return db.session.scalar(select(Zone).where(func.upper(Zone.code) == reference.strip().upper()))
     return None
@@ -94,7 +95,7 @@ def _zone_by_reference(reference: object) -> Zone | None:
 def _check_window(item: dict, where: str) -> list[str]:
     problems = []
     for end in ("from", "to"):
-        if not isinstance(item.get(end), str) or not _CLOCK.match(item[end]):
+        if not isinstance(item.get(end), str) or not _CLOCK.fullmatch(item[end]):
             problems.append(f"{where}: '{end}' must be a time of day as HH:MM, e.g. 23:00")
     if not problems:
         if item["from"] == item["to"]:

@@ -102,9 +102,10 @@ def charged_by(rule: FareRule, distance_km: float, duration_min: float) -> str:
     threshold = rule.speed_threshold_kmh or 0  # None on a rule not yet flushed, before its column default
     if threshold <= 0:
         return "both"
-    if duration_min <= 0:
+    hours = duration_min / 60
+    if hours <= 0:  # also a duration so small that it is no time at all in hours (5e-324 / 60 is 0.0)
         return "distance"
-    return "time" if distance_km / (duration_min / 60) < threshold else "distance"
+    return "time" if distance_km / hours < threshold else "distance"
 
 
 def is_holiday(moment: datetime, zone: str) -> bool:

@@ -27,6 +27,8 @@ def _coordinate(value: object, what: str) -> float:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise PointError(f"{what} must be a number") from None
+    except OverflowError:  # a whole number too large for a float (JSON allows any number of digits)
+        raise PointError(f"{what} must be a finite number") from None
     if not math.isfinite(number):
         raise PointError(f"{what} must be a finite number")
     return number

@@ -161,7 +161,7 @@ def parse_boundary(value: object) -> dict:
             raise ZoneError(_l("Draw the zone on the map or paste its GeoJSON boundary."))
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to read
             raise ZoneError(
                 _l(
                     "The boundary is not valid JSON (line %(line)s, column %(column)s).",

@@ -70,7 +70,10 @@ async function drawMap(box, chart) {
     },
     onEachFeature: (feature, shape) => {
       const zone = values.get(feature.properties.id) || { value: 0, trips: 0 };
-      shape.bindTooltip(`${feature.properties.name}: ${numbers.format(zone.value)} · ${numbers.format(zone.trips)}`);
+      // Leaflet puts a string tooltip in with innerHTML: a zone's name typed by people goes in as a text node.
+      const tip = document.createElement('span');
+      tip.textContent = `${feature.properties.name}: ${numbers.format(zone.value)} · ${numbers.format(zone.trips)}`;
+      shape.bindTooltip(tip);
     },
   }).addTo(map);
   if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds());
