@@ -9,7 +9,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: demo test lint format static translations system-demo system-test clean-demo messages
+.PHONY: demo test lint format static translations system-demo system-test clean-demo messages bench bench-quick
 
 # The virtualenv, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -48,7 +48,7 @@ system-demo:
 	@bash scripts/system-packages.sh redis-server
 
 system-test:
-	@bash scripts/system-packages.sh redis-server postgresql chromium
+	@bash scripts/system-packages.sh redis-server postgresql chromium nginx openssl
 
 demo: system-demo $(VENV)/.installed static translations
 	$(PY) scripts/demo.py --host $(HOST) --port $(PORT)
@@ -57,6 +57,15 @@ test: system-test $(VENV)/.installed static translations
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+
+# Every benchmark of bench/ in turn (never part of `make test`), then one table of their headline figures against
+# their targets (bench/README.md): about 20 minutes at full scale. Options go in BENCH_ARGS, e.g. BENCH_ARGS="--only crm".
+bench: system-test $(VENV)/.installed static translations
+	$(PY) -m bench.all $(BENCH_ARGS)
+
+# The same with each benchmark at its small scale: about 5 minutes, for a quick look (not for the figures).
+bench-quick: system-test $(VENV)/.installed static translations
+	$(PY) -m bench.all --quick $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
