@@ -393,11 +393,42 @@ def test_redis_dies_mid_shift_and_comes_back_empty_and_nothing_is_lost(office):
         for board in boards:
             board.seen("offer", lambda o: o["booking_id"] == booking_id and o["driver_id"] == driver_id)
         driver.seen("offer", lambda o: o["booking"]["id"] == booking_id)
+        # The passenger no longer needs it (and the next test wants the driver free).
+        cancelled = boards[0].post(f"/api/bookings/{booking_id}/cancel", {"reason": "the passenger found a lift"})
+        assert cancelled.status_code == 200, cancelled.text
 
     bookings = rows(office["database_url"], "SELECT id, status FROM bookings ORDER BY id")
-    assert len(bookings) == before + 1 and bookings[-1] == (booking_id, "offered")
+    assert len(bookings) == before + 1 and bookings[-1] == (booking_id, "cancelled")
     offers = rows(office["database_url"], "SELECT count(*) FROM dispatch_offers WHERE booking_id = :id", id=booking_id)
     assert offers == [(1,)]
+
+
+def test_a_phone_that_lost_its_network_is_given_the_ringing_offer_when_it_is_back(office):
+    a, b, driver_id = office["a"], office["b"], office["driver_id"]
+    with ExitStack() as pages:
+        agent = staff(b, "agent_b", "/console")
+        driver = driver_page(a, "state", "offer")
+        pages.callback(agent.client.disconnect)
+        pages.callback(driver.client.disconnect)
+        assert driver.post(f"/api/drivers/{driver_id}/status", {"status": "available"}).status_code == 200
+        assert driver.post(f"/api/drivers/{driver_id}/location", {"lat": VANAK[0], "lon": VANAK[1]}).ok
+
+        driver.client.disconnect()  # into a tunnel: the offer below rings while the phone hears nothing
+        booked = book_a_trip(agent)
+        assert booked.status_code == 201, booked.text
+        booking_id = booked.json()["id"]
+        pending = "SELECT id FROM dispatch_offers WHERE booking_id = :id AND outcome = 'pending'"
+        wait_until(lambda: rows(office["database_url"], pending, id=booking_id), timeout=WAIT, what="the offer made")
+        assert not any(name == "offer" and data["booking"]["id"] == booking_id for name, data in driver.received)
+
+        # Out of the tunnel: the page connects again and is sent its whole state, the ringing offer in it.
+        driver.received.clear()
+        driver.connect()
+        state = driver.seen("state", lambda s: s["offer"] is not None)
+        assert state["offer"]["booking"]["id"] == booking_id
+        assert driver.post(f"/api/offers/{state['offer']['id']}/accept").status_code == 200
+        cancelled = agent.post(f"/api/bookings/{booking_id}/cancel", {"reason": "a test trip"})
+        assert cancelled.status_code == 200, cancelled.text
 
 
 def test_postgresql_restarts_mid_shift_and_the_desk_carries_on(office):
