@@ -5,7 +5,8 @@ Run from the project root (see bench/README.md for what every figure means)::
     .venv/bin/python -m bench.screen_pop_bench [--subscribers 100000] [--seconds 20] [--trace]
 
 Everything runs on this machine and talks only to 127.0.0.1: a redis-server of its own on a free port (the
-Socket.IO message queue, as in production), a fresh SQLite file migrated with ``flask db upgrade`` and
+Socket.IO message queue, as in production), a fresh SQLite file (``--postgres``: a throwaway PostgreSQL
+cluster, the production database) migrated with ``flask db upgrade`` and
 loaded with the subscribers, one agent made with ``flask user create``, and the application under gunicorn
 as production runs it (``gthread``, one worker, 50 threads). A python-socketio client logs in as the
 agent (websocket transport), which makes the agent available; then, at each rate (10 and 50 calls/s),
@@ -35,7 +36,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -89,6 +89,7 @@ def load_subscribers(database_url: str, count: int, seed: int) -> float:
     holds what ``crm.services.refresh_search_key`` writes (name, both spellings of the number, addresses).
     """
     from sqlalchemy import create_engine, insert
+    from sqlalchemy import text as sql
 
     import geo.models  # noqa: F401  (the zones table that addresses refer to)
     from bench.common import subscriber_row
@@ -111,10 +112,12 @@ def load_subscribers(database_url: str, count: int, seed: int) -> float:
     now = datetime.now(UTC)
     started = time.perf_counter()
     engine = create_engine(database_url)
+    on_sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
-        raw.execute("PRAGMA synchronous=OFF")  # outside any transaction: SQLAlchemy has not begun one yet
-        raw.execute("PRAGMA cache_size=-200000")
+        if on_sqlite:
+            raw.execute("PRAGMA synchronous=OFF")  # outside any transaction: SQLAlchemy has not begun one yet
+            raw.execute("PRAGMA cache_size=-200000")
         for start in range(0, count, BATCH):
             subscribers, phones, addresses = [], [], []
             for index in range(start, min(start + BATCH, count)):
@@ -150,9 +153,10 @@ def load_subscribers(database_url: str, count: int, seed: int) -> float:
             connection.execute(insert(Subscriber.__table__), subscribers)
             connection.execute(insert(SubscriberPhone.__table__), phones)
             connection.execute(insert(Address.__table__), addresses)
+        if not on_sqlite:  # the ids were given: the sequence must go past them, as the application's inserts do
+            connection.execute(sql("SELECT setval(pg_get_serial_sequence('subscribers', 'id'), :n)"), {"n": count})
         connection.commit()
-        raw.execute("PRAGMA synchronous=NORMAL")
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finish_load(raw, on_sqlite)
     engine.dispose()
     return time.perf_counter() - started
 
@@ -172,9 +176,11 @@ def load_bookings(database_url: str, count: int, subscribers: int, seed: int) ->
     now = datetime.now(UTC)
     started = time.perf_counter()
     engine = create_engine(database_url)
+    on_sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
-        raw.execute("PRAGMA synchronous=OFF")
+        if on_sqlite:
+            raw.execute("PRAGMA synchronous=OFF")
         for start in range(0, count, BATCH):
             rows = []
             for _ in range(start, min(start + BATCH, count)):
@@ -216,8 +222,7 @@ def load_bookings(database_url: str, count: int, subscribers: int, seed: int) ->
                 )
             connection.execute(insert(Booking.__table__), rows)
         connection.commit()
-        raw.execute("PRAGMA synchronous=NORMAL")
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finish_load(raw, on_sqlite)
     engine.dispose()
     return time.perf_counter() - started
 
@@ -232,10 +237,25 @@ def check_numbers(count: int, rng: random.Random, checks: int = 200) -> None:
             raise SystemExit(f"{e164} is not what crm.phones.to_e164 makes of it")
 
 
-def waiting_in_database(database: Path) -> int:
-    """Calls still queued, read straight from the SQLite file."""
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=15)) as connection:
-        return connection.execute("SELECT count(*) FROM calls WHERE status = 'queued'").fetchone()[0]
+def finish_load(raw, on_sqlite: bool) -> None:
+    """After a bulk load: SQLite back to its usual durability; PostgreSQL's planner told what the tables hold."""
+    if on_sqlite:
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        raw.execute("ANALYZE")  # what autovacuum would do a little later in a real office
+
+
+def waiting_in_database(database_url: str) -> int:
+    """Calls still queued, read on a connection of the benchmark's own."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM calls WHERE status = 'queued'")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 # -- the agent's console --------------------------------------------------------------------------
@@ -507,13 +527,13 @@ def figures(calls: list[CallRecord], console: Console, pinger: Pinger, rate: flo
     }
 
 
-def clear_queue(twilio: Twilio, calls: list[CallRecord], database: Path) -> dict:
+def clear_queue(twilio: Twilio, calls: list[CallRecord], database_url: str) -> dict:
     """Every caller of the phase hangs up, so the next phase starts with an empty queue."""
     futures = [twilio.pool.submit(twilio.hang_up, call) for call in calls if call.enqueued]
     done, _ = wait_futures(futures, timeout=120)
     ok = sum(1 for future in done if future.result())
     time.sleep(1.0)
-    return {"status_callbacks": len(futures), "status_ok": ok, "left_waiting": waiting_in_database(database)}
+    return {"status_callbacks": len(futures), "status_ok": ok, "left_waiting": waiting_in_database(database_url)}
 
 
 # -- --trace: time stamps inside the server --------------------------------------------------------
@@ -753,10 +773,15 @@ def run(args: argparse.Namespace, results: dict) -> None:
         }
         if args.trace:
             extra[TRACE_ENV] = str(trace_path)
-        env = server_environment(workdir, redis_url, extra)
-        database = workdir / "cabdesk.sqlite3"
+        if args.postgres:
+            from tests.support.servers import postgres_cluster
 
-        log("migrating a fresh SQLite database (flask db upgrade)")
+            log("starting a throwaway PostgreSQL cluster")
+            extra["DATABASE_URL"] = stack.enter_context(postgres_cluster()).url
+        env = server_environment(workdir, redis_url, extra)
+        database = env["DATABASE_URL"]
+
+        log(f"migrating a fresh {'PostgreSQL' if args.postgres else 'SQLite'} database (flask db upgrade)")
         flask_command(["db", "upgrade"], env)
         log(f"loading {args.subscribers:,} subscribers")
         seconds = load_subscribers(env["DATABASE_URL"], args.subscribers, args.seed)
@@ -929,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=GUNICORN_THREADS, help="gunicorn threads (default 50)")
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last pops (default 15)")
     parser.add_argument("--bookings", type=int, default=0, help="past bookings in the book (default 0)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL instead of a SQLite file")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--trace", action="store_true", help="stamp the server's steps: where the time goes")
     parser.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (default: auto)")
@@ -950,6 +976,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_rate": args.seconds,
         "gunicorn": f"gthread -w 1 --threads {args.threads}",
         "message_queue": "redis",
+        "database": "postgresql" if args.postgres else "sqlite",
         "code": code_version(),
         "trace": args.trace,
         "target_ratio_p99": TARGET_RATIO,
