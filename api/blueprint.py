@@ -32,9 +32,11 @@ def authenticate():
 
 
 @bp.before_request
-def refuse_impossible_ids():
-    """An id in the path past what the database holds names no row: 404, before any query tries to bind it."""
+def refuse_impossible_input():
+    """What no query may be asked with: an id past what the database holds (404), a NUL in the query string (400)."""
     for name, value in (request.view_args or {}).items():
         if isinstance(value, int) and value > MAX_ID:
             raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        raise ApiError(400, "invalid_parameter", "the query string must not contain NUL characters")
     return None

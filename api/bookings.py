@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, moment_arg, paginate, require_area
+from api.common import ApiError, as_id, id_arg, json_body, moment_arg, paginate, require_area, row_by_id
 from calls.models import Call
 from core.errors import Conflict
 from core.extensions import db
@@ -26,6 +26,8 @@ from dispatch.trips import PROGRESS, cancel_booking, mark_no_show, report_progre
 from drivers.models import Driver, VehicleClass
 from drivers.services import driver_for_user
 from fares.services import relabel
+
+NOTES_LENGTH = 2000
 
 
 @bp.errorhandler(Conflict)
@@ -102,6 +104,8 @@ def _stop(value, name: str) -> Stop:
     if "address_id" in value:
         if not isinstance(value["address_id"], int) or isinstance(value["address_id"], bool):
             raise ApiError(400, "invalid", f"{name}: address_id must be a number", {name: "invalid"})
+        if as_id(value["address_id"]) is None:
+            raise ApiError(400, "invalid", f"{name}: no such address of this subscriber", {name: "unknown"})
         return Stop(address_id=value["address_id"])
     text = value.get("text", "")
     if not isinstance(text, str):
@@ -112,15 +116,15 @@ def _stop(value, name: str) -> Stop:
 def _caller(body: dict) -> tuple[str, Subscriber | None]:
     region = current_app.config["DEFAULT_REGION"]
     if body.get("subscriber_id") is not None:
-        subscriber = (
-            db.session.get(Subscriber, body["subscriber_id"]) if isinstance(body["subscriber_id"], int) else None
-        )
+        subscriber = row_by_id(Subscriber, body["subscriber_id"])
         if subscriber is None or subscriber.merged_into_id is not None:
             raise ApiError(400, "invalid", "no such subscriber", {"subscriber_id": "unknown"})
         phone = body.get("phone")
-        if phone:
+        if phone is not None and phone != "":  # not `if phone`: 0 or false is no number, and str() would read 5 as one
+            if not isinstance(phone, str):
+                raise ApiError(400, "invalid", "phone must be a string", {"phone": "invalid"})
             try:
-                return to_e164(str(phone), region), subscriber
+                return to_e164(phone, region), subscriber
             except PhoneNumberError as exc:
                 raise ApiError(400, "invalid", str(exc), {"phone": "not a phone number"}) from None
         return (subscriber.phones[0].e164 if subscriber.phones else ""), subscriber
@@ -142,16 +146,18 @@ def create_booking_route():
     if subscriber is not None and subscriber.barred:
         raise ApiError(409, "barred", f"this subscriber is barred: {subscriber.barred_reason or 'no reason given'}")
     vehicle_class = body.get("vehicle_class", VehicleClass.SEDAN)
-    if vehicle_class not in {v.value for v in VehicleClass}:
+    if not isinstance(vehicle_class, str) or vehicle_class not in {v.value for v in VehicleClass}:
         raise ApiError(400, "invalid", "unknown vehicle class", {"vehicle_class": "invalid"})
     notes = body.get("notes", "")
     if not isinstance(notes, str):
         raise ApiError(400, "invalid", "notes must be a string", {"notes": "invalid"})
+    if len(notes) > NOTES_LENGTH:  # the service would cut them short
+        raise ApiError(400, "invalid", f"notes may be at most {NOTES_LENGTH} characters", {"notes": "too long"})
     call_id = body.get("call_id")
     # The call the booking was taken on (the console sends it); an unknown one would break the foreign key.
     if call_id is not None and (isinstance(call_id, bool) or not isinstance(call_id, int)):
         raise ApiError(400, "invalid", "call_id must be a number", {"call_id": "invalid"})
-    if call_id is not None and db.session.get(Call, call_id) is None:
+    if call_id is not None and row_by_id(Call, call_id) is None:
         raise ApiError(400, "invalid", "no such call", {"call_id": "unknown"})
     booking = create_booking(
         phone=phone,
@@ -207,11 +213,9 @@ def list_bookings():
             raise ApiError(400, "invalid_parameter", "unknown booking status", {"status": "invalid"})
         query = query.where(Booking.status == status)
     for name in ("driver_id", "subscriber_id"):
-        raw = request.args.get(name)
-        if raw:
-            if not raw.isdigit():
-                raise ApiError(400, "invalid_parameter", f"{name} must be a number", {name: "invalid"})
-            query = query.where(getattr(Booking, name) == int(raw))
+        wanted = id_arg(name)
+        if wanted is not None:
+            query = query.where(getattr(Booking, name) == wanted)
     return jsonify(paginate(query, booking_json))
 
 
@@ -247,10 +251,13 @@ def assign_route(booking_id: int):
     booking = _booking_or_404(booking_id)
     body = json_body()
     _check_version(booking, body)
-    driver = db.session.get(Driver, body.get("driver_id")) if isinstance(body.get("driver_id"), int) else None
+    driver = row_by_id(Driver, body.get("driver_id"))
     if driver is None:
         raise ApiError(400, "invalid", "no such driver", {"driver_id": "unknown"})
-    assign_driver(booking, driver, utcnow(), current_user.id, str(body.get("reason", ""))[:500])
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):  # str() would store null as "None"
+        raise ApiError(400, "invalid", "reason must be a string", {"reason": "invalid"})
+    assign_driver(booking, driver, utcnow(), current_user.id, (reason or "")[:500])
     commit_and_announce()
     return jsonify(booking_json(booking))
 

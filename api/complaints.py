@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, paginate, require_area
+from api.common import MAX_ID, ApiError, json_body, paginate, require_area, row_by_id, whole_number
 from core.extensions import db
 from core.models import utcnow
 from crm.models import Subscriber
@@ -139,12 +139,13 @@ def _int_field(body: dict, name: str) -> int | None:
 def _complainant(body: dict) -> tuple[int | None, str, Booking | None]:
     """Who complains (subscriber, number) and about which booking, checked against each other."""
     subscriber_id, booking_id = _int_field(body, "subscriber_id"), _int_field(body, "booking_id")
-    phone = body.get("phone") or None
+    phone = body.get("phone")
+    phone = None if phone == "" else phone  # an empty number is none; a 0 or false is not a number at all
     if subscriber_id is None and booking_id is None and phone is None:
         message = "give subscriber_id, phone or booking_id"
         raise ApiError(400, "invalid", message, {name: "required" for name in ("subscriber_id", "phone", "booking_id")})
     if subscriber_id is not None:
-        subscriber = db.session.get(Subscriber, subscriber_id)
+        subscriber = row_by_id(Subscriber, subscriber_id)
         if subscriber is None or subscriber.merged_into_id is not None:
             raise ApiError(400, "invalid", "no such subscriber", {"subscriber_id": "unknown"})
     e164 = ""
@@ -161,7 +162,7 @@ def _complainant(body: dict) -> tuple[int | None, str, Booking | None]:
             subscriber_id = owner.id if owner is not None else None
     booking = None
     if booking_id is not None:
-        booking = db.session.get(Booking, booking_id)
+        booking = row_by_id(Booking, booking_id)
         if booking is None:
             raise ApiError(400, "invalid", "no such booking", {"booking_id": "unknown"})
         if subscriber_id is not None and booking.subscriber_id != subscriber_id:
@@ -229,10 +230,11 @@ def _feedback_query():
             query = query.where(getattr(Feedback, name) == (int(value) if name == "rating" else value))
     for name in ("driver_id", "subscriber_id", "booking_id"):
         value = (args.get(name) or "").strip()
-        if value and not value.isdigit():
+        number = whole_number(value)
+        if value and (number is None or not 1 <= number <= MAX_ID):
             errors[name] = "a whole number"
         elif value:
-            query = query.where(getattr(Feedback, name) == int(value))
+            query = query.where(getattr(Feedback, name) == number)
     try:  # the office's calendar days, read exactly as the complaint log reads them
         days = read_filter({name: args.get(name, "") for name in ("date_from", "date_to")})
     except FilterError as error:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from accounts.roles import Area
 from api.blueprint import bp
 from api.bookings import booking_json
-from api.common import ApiError, json_body, moment_arg, paginate, require_area
+from api.common import ApiError, as_id, json_body, moment_arg, optional_json_body, paginate, require_area
 from api.fast_auth import bearer_identity, bearer_token
 from core.extensions import db
 from core.models import utcnow
@@ -29,6 +29,8 @@ from drivers.services import (
     quick_position,
     vehicle_of,
 )
+
+VEHICLE_FIELDS = ("plate", "make_model", "colour", "vehicle_class")
 
 
 @bp.errorhandler(DriverError)
@@ -121,6 +123,11 @@ def create_driver_route():
     vehicle = body.get("vehicle")
     if vehicle is not None and not isinstance(vehicle, dict):
         raise ApiError(400, "invalid", "vehicle must be an object", {"vehicle": "invalid"})
+    # The service would store str() of anything else: "{'a': 1}" as a plate.
+    if vehicle and not all(isinstance(vehicle.get(key), str | None) for key in VEHICLE_FIELDS):
+        raise ApiError(
+            400, "invalid", "the vehicle's plate, make_model, colour and class are strings", {"vehicle": "invalid"}
+        )
     fields = {name: body.get(name) for name in ("call_sign", "name", "phone", "pin")}
     if not all(isinstance(v, str) for v in fields.values()):
         raise ApiError(400, "invalid", "call_sign, name, phone and pin are required strings")
@@ -169,7 +176,7 @@ def driver_status_route(driver_id: int):
     driver = _acting_driver(driver_id)
     body = json_body()
     status = body.get("status")
-    if status not in {s.value for s in DriverStatus}:
+    if not isinstance(status, str) or status not in {s.value for s in DriverStatus}:
         raise ApiError(400, "invalid", "status must be offline, available, busy or break", {"status": "invalid"})
     shift_end = moment_arg(body["shift_ends_at"], "shift_ends_at") if body.get("shift_ends_at") is not None else None
     change_status(driver, status, utcnow(), shift_end)
@@ -213,9 +220,11 @@ def driver_queue_route(driver_id: int):
     if request.method == "DELETE":
         check_out(driver)
     else:
-        zone_id = (request.get_json(silent=True) or {}).get("zone_id")
-        if zone_id is not None and not isinstance(zone_id, int):
+        zone_id = optional_json_body().get("zone_id")
+        if zone_id is not None and (isinstance(zone_id, bool) or not isinstance(zone_id, int)):
             raise ApiError(400, "invalid", "zone_id must be a number", {"zone_id": "invalid"})
+        if zone_id is not None and as_id(zone_id) is None:
+            raise ApiError(400, "invalid", "no such active zone", {"zone_id": "unknown"})
         check_in(driver, utcnow(), zone_id, by_dispatcher=current_user.may_enter(Area.DISPATCH))
     commit_and_announce()
     return jsonify(driver_state(driver))
@@ -245,7 +254,10 @@ def accept_offer_route(offer_id: int):
 def decline_offer_route(offer_id: int):
     """The driver turns the job down (``{reason?}``)."""
     offer, driver = _offer_for_driver(offer_id)
-    reason = (request.get_json(silent=True) or {}).get("reason", "")
-    decline_offer(offer, driver, utcnow(), str(reason)[:200])
+    reason = optional_json_body().get("reason")
+    reason = "" if reason is None else reason
+    if not isinstance(reason, str):
+        raise ApiError(400, "invalid", "reason must be a string", {"reason": "invalid"})
+    decline_offer(offer, driver, utcnow(), reason[:200])
     commit_and_announce()
     return jsonify(driver_state(driver))

@@ -35,15 +35,50 @@ def _errors(*statuses: int) -> dict:
     return {str(s): _json(_ref("Error"), "error") for s in statuses}
 
 
+def _nullable(schema: dict) -> dict:
+    """An optional value that may also be given as null, which means the same as leaving it out."""
+    if "$ref" in schema:
+        return {"allOf": [schema], "nullable": True}
+    # An enum lists every value allowed, null too (OpenAPI 3.0.3's reading of nullable).
+    return schema | {"nullable": True} | ({"enum": [*schema["enum"], None]} if "enum" in schema else {})
+
+
+def _closed(schema: dict) -> dict:
+    """An object schema the API holds to: a property it does not know is refused."""
+    return schema | {"additionalProperties": False}
+
+
 def _query(name: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "schema": schema}
 
 
+def _filter(name: str, schema: dict) -> dict:
+    """A list's filter parameter: given empty (as a search form sends it), it filters nothing."""
+    return _query(name, schema) | {"allowEmptyValue": True}
+
+
+# Row ids are PostgreSQL integers.
+MAX_ID = 2**31 - 1
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 PAGE_PARAMETERS = [
-    _query("page", {"type": "integer", "minimum": 1}),
+    _query("page", ID),
     _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200}),
 ]
-ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": INTEGER}
+ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": ID}
+
+FARE_RULE_VALUES = {
+    "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
+    "name": {"type": "string", "minLength": 1, "maxLength": 120},
+    "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+    **{money: {"type": "integer", "minimum": 0} for money in FARE_AMOUNTS},
+    "rounding_step": {"type": "integer", "minimum": 1},
+    "waiting_free_minutes": {"type": "integer", "minimum": 0, "maximum": 240},
+    "speed_threshold_kmh": {"type": "number", "minimum": 0, "maximum": 200},
+    "surcharges": {"type": "array", "items": _ref("Surcharge")},
+    "fixed_fares": {"type": "array", "items": _ref("FixedFare")},
+    "valid_from": _nullable({"type": "string", "format": "date-time", "description": "default: now"}),
+}
+FARE_RULE_REQUIRED = ["vehicle_class", "name", "currency", "flag_down", "per_km", "per_minute", "minimum_fare"]
 
 SCHEMAS = {
     "Error": _object(
@@ -82,17 +117,19 @@ SCHEMAS = {
             "zone_id": {"type": "integer", "nullable": True},
         }
     ),
-    "NewAddress": _object(
-        {
-            "label": {"type": "string", "maxLength": 60},
-            "text": {"type": "string", "maxLength": 500},
-            "lat": {"type": "number", "minimum": -90, "maximum": 90},
-            "lon": {"type": "number", "minimum": -180, "maximum": 180},
-            "notes": {"type": "string", "maxLength": 500},
-            "unit": {"type": "string", "maxLength": 60},
-            "landmark": {"type": "string", "maxLength": 200},
-        },
-        ["label", "text", "lat", "lon"],
+    "NewAddress": _closed(
+        _object(
+            {
+                "label": {"type": "string", "maxLength": 60},
+                "text": {"type": "string", "maxLength": 500},
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                "notes": _nullable({"type": "string", "maxLength": 500}),
+                "unit": _nullable({"type": "string", "maxLength": 60}),
+                "landmark": _nullable({"type": "string", "maxLength": 200}),
+            },
+            ["label", "text", "lat", "lon"],
+        )
     ),
     "Subscriber": _object(
         {
@@ -117,8 +154,8 @@ SCHEMAS = {
             "pickup": _ref("Point"),
             "dropoff": _ref("Point"),
             "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
-            "pickup_at": {"type": "string", "format": "date-time"},
-            "subscriber_id": INTEGER,
+            "pickup_at": _nullable({"type": "string", "format": "date-time"}),
+            "subscriber_id": _nullable(INTEGER),
         },
         ["pickup", "dropoff"],
     ),
@@ -131,63 +168,51 @@ SCHEMAS = {
             "breakdown": {"type": "array", "items": _object({"label": STRING, "amount": INTEGER})},
         }
     ),
-    "Surcharge": _object(
-        {
-            "kind": {"type": "string", "enum": ["night", "rush", "holiday", "zone"]},
-            "from": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
-            "to": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
-            "days": {"type": "array", "items": {"type": "string", "enum": WEEKDAYS}},
-            "percent": {"type": "number", "minimum": 0, "maximum": 300},
-            "zone": STRING,
-            "amount": {"type": "integer", "minimum": 1},
-        },
-        ["kind"],
+    "Surcharge": _closed(
+        _object(
+            {
+                "kind": {"type": "string", "enum": ["night", "rush", "holiday", "zone"]},
+                "from": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+                "to": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+                "days": {"type": "array", "items": {"type": "string", "enum": WEEKDAYS}},
+                "percent": {"type": "number", "minimum": 0, "maximum": 300},
+                "zone": STRING,
+                "amount": {"type": "integer", "minimum": 1},
+            },
+            ["kind"],
+        )
     ),
-    "FixedFare": _object(
-        {
-            "from_zone": {"type": "string", "description": "zone code"},
-            "to_zone": {"type": "string", "description": "zone code"},
-            "amount": {"type": "integer", "minimum": 1},
-            "both_ways": {"type": "boolean", "default": True},
-        },
-        ["from_zone", "to_zone", "amount"],
+    "FixedFare": _closed(
+        _object(
+            {
+                "from_zone": {"type": "string", "description": "zone code"},
+                "to_zone": {"type": "string", "description": "zone code"},
+                "amount": {"type": "integer", "minimum": 1},
+                "both_ways": {"type": "boolean", "default": True},
+            },
+            ["from_zone", "to_zone", "amount"],
+        )
     ),
-    "NewFareRule": _object(
+    "NewFareRule": _closed(_object(FARE_RULE_VALUES, FARE_RULE_REQUIRED)),
+    # NewFareRule's values and the version's own; not an allOf, which the closed NewFareRule would refuse.
+    "FareRule": _object(
         {
-            "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
-            "name": {"type": "string", "minLength": 1, "maxLength": 120},
-            "currency": {"type": "string", "minLength": 3, "maxLength": 3},
-            **{money: {"type": "integer", "minimum": 0} for money in FARE_AMOUNTS},
-            "rounding_step": {"type": "integer", "minimum": 1},
-            "waiting_free_minutes": {"type": "integer", "minimum": 0, "maximum": 240},
-            "speed_threshold_kmh": {"type": "number", "minimum": 0, "maximum": 200},
-            "surcharges": {"type": "array", "items": _ref("Surcharge")},
-            "fixed_fares": {"type": "array", "items": _ref("FixedFare")},
-            "valid_from": {"type": "string", "format": "date-time", "description": "default: now"},
+            **FARE_RULE_VALUES,
+            "id": INTEGER,
+            "version": INTEGER,
+            "valid_to": {"type": "string", "format": "date-time", "nullable": True},
+            "current": BOOLEAN,
+            "created_at": {"type": "string", "format": "date-time"},
+            "created_by_id": {"type": "integer", "nullable": True},
         },
-        ["vehicle_class", "name", "currency", "flag_down", "per_km", "per_minute", "minimum_fare"],
+        FARE_RULE_REQUIRED,
     ),
-    "FareRule": {
-        "allOf": [
-            _ref("NewFareRule"),
-            _object(
-                {
-                    "id": INTEGER,
-                    "version": INTEGER,
-                    "valid_to": {"type": "string", "format": "date-time", "nullable": True},
-                    "current": BOOLEAN,
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "created_by_id": {"type": "integer", "nullable": True},
-                }
-            ),
-        ]
-    },
     "NewSubscriber": _object(
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
             "phones": {"type": "array", "items": STRING, "minItems": 1},
-            "language": {"type": "string", "enum": ["fa", "en"]},
-            "notes": {"type": "string", "maxLength": 2000},
+            "language": _nullable({"type": "string", "enum": ["fa", "en"]}),
+            "notes": _nullable({"type": "string", "maxLength": 2000}),
         },
         ["name", "phones"],
     ),
@@ -227,7 +252,7 @@ PATHS = {
     "/drivers": {
         "get": {
             "summary": "List drivers",
-            "parameters": [*PAGE_PARAMETERS, _query("status", {"type": "string", "enum": DRIVER_STATUSES})],
+            "parameters": [*PAGE_PARAMETERS, _filter("status", {"type": "string", "enum": DRIVER_STATUSES})],
             "responses": {"200": _json(_page_of("Driver"), "a page of drivers"), **_errors(400, 401, 403)},
         }
     },

@@ -5,16 +5,18 @@ from __future__ import annotations
 from api.openapi import (
     BOOLEAN,
     DRIVER_STATUSES,
+    ID,
     ID_PARAMETER,
     INTEGER,
     NUMBER,
     PAGE_PARAMETERS,
     STRING,
     _errors,
+    _filter,
     _json,
+    _nullable,
     _object,
     _page_of,
-    _query,
     _ref,
 )
 
@@ -73,14 +75,14 @@ SCHEMAS = {
     ),
     "NewBooking": _object(
         {
-            "phone": STRING,
-            "subscriber_id": INTEGER,
+            "phone": _nullable({**STRING, "description": "may be null when subscriber_id is given"}),
+            "subscriber_id": _nullable(INTEGER),
             "pickup": _ref("Point"),
-            "dropoff": _ref("Point"),
-            "pickup_at": MOMENT,
+            "dropoff": _nullable(_ref("Point")),
+            "pickup_at": _nullable(MOMENT),
             "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
             "notes": {"type": "string", "maxLength": 2000},
-            "call_id": INTEGER,
+            "call_id": _nullable(INTEGER),
         },
         ["pickup"],
     ),
@@ -101,13 +103,16 @@ SCHEMAS = {
             "phone": STRING,
             "pin": {"type": "string", "pattern": "^[0-9]{4,8}$"},
             "language": {"type": "string", "enum": ["fa", "en"]},
-            "vehicle": _object(
-                {
-                    "plate": STRING,
-                    "make_model": STRING,
-                    "colour": STRING,
-                    "vehicle_class": {"type": "string", "enum": ["sedan", "van", "premium"]},
-                }
+            "vehicle": _nullable(
+                _object(
+                    {
+                        "plate": {"type": "string", "minLength": 1, "maxLength": 32},
+                        "make_model": _nullable(STRING),
+                        "colour": _nullable(STRING),
+                        "vehicle_class": _nullable({"type": "string", "enum": ["sedan", "van", "premium"]}),
+                    },
+                    ["plate"],
+                )
             ),
         },
         ["call_sign", "name", "phone", "pin"],
@@ -142,9 +147,9 @@ PATHS = {
             "summary": "List bookings, newest first",
             "parameters": [
                 *PAGE_PARAMETERS,
-                _query("status", {"type": "string", "enum": BOOKING_STATUSES}),
-                _query("driver_id", INTEGER),
-                _query("subscriber_id", INTEGER),
+                _filter("status", {"type": "string", "enum": BOOKING_STATUSES}),
+                _filter("driver_id", ID),
+                _filter("subscriber_id", ID),
             ],
             "responses": {"200": _json(_page_of("Booking"), "a page of bookings"), **_errors(400, 401, 403)},
         },
@@ -182,7 +187,11 @@ PATHS = {
         "post": {
             "summary": "Assign (or reassign) to a driver",
             "parameters": [ID_PARAMETER],
-            "requestBody": _body(_object({"driver_id": INTEGER, "reason": STRING, "version": INTEGER}, ["driver_id"])),
+            "requestBody": _body(
+                _object(
+                    {"driver_id": INTEGER, "reason": _nullable(STRING), "version": _nullable(INTEGER)}, ["driver_id"]
+                )
+            ),
             "responses": {**_BOOKING, **_errors(400, 401, 403, 404, 409)},
         }
     },
@@ -190,7 +199,7 @@ PATHS = {
         "post": {
             "summary": "Cancel with a reason",
             "parameters": [ID_PARAMETER],
-            "requestBody": _body(_object({"reason": STRING, "version": INTEGER}, ["reason"])),
+            "requestBody": _body(_object({"reason": STRING, "version": _nullable(INTEGER)}, ["reason"])),
             "responses": {**_BOOKING, **_errors(400, 401, 403, 404, 409)},
         }
     },
@@ -219,7 +228,10 @@ PATHS = {
             "summary": "Change a driver's state",
             "parameters": [ID_PARAMETER],
             "requestBody": _body(
-                _object({"status": {"type": "string", "enum": DRIVER_STATUSES}, "shift_ends_at": MOMENT}, ["status"])
+                _object(
+                    {"status": {"type": "string", "enum": DRIVER_STATUSES}, "shift_ends_at": NULLABLE_MOMENT},
+                    ["status"],
+                )
             ),
             "responses": {**_STATE, **_errors(400, 401, 403, 404, 409)},
         }
@@ -239,7 +251,9 @@ PATHS = {
         "post": {
             "summary": "Check in at a stand queue (default: the zone the driver is in)",
             "parameters": [ID_PARAMETER],
-            "requestBody": {"content": {"application/json": {"schema": _object({"zone_id": INTEGER})}}},
+            "requestBody": {
+                "content": {"application/json": {"schema": _object({"zone_id": {**ID, "nullable": True}})}}
+            },
             "responses": {**_STATE, **_errors(400, 401, 403, 404, 409)},
         },
         "delete": {
@@ -259,8 +273,10 @@ PATHS = {
         "post": {
             "summary": "The driver declines an offer",
             "parameters": [ID_PARAMETER],
-            "requestBody": {"content": {"application/json": {"schema": _object({"reason": STRING})}}},
-            "responses": {**_STATE, **_errors(401, 403, 404, 409)},
+            "requestBody": {
+                "content": {"application/json": {"schema": _object({"reason": {"type": "string", "nullable": True}})}}
+            },
+            "responses": {**_STATE, **_errors(400, 401, 403, 404, 409)},
         }
     },
 }

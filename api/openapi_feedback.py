@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from api.complaints import FEEDBACK_CHANNELS as API_FEEDBACK_CHANNELS
-from api.openapi import ID_PARAMETER, INTEGER, PAGE_PARAMETERS, STRING, _errors, _json, _object, _page_of, _query, _ref
+from api.openapi import (
+    ID,
+    ID_PARAMETER,
+    INTEGER,
+    PAGE_PARAMETERS,
+    STRING,
+    _errors,
+    _filter,
+    _json,
+    _nullable,
+    _object,
+    _page_of,
+    _ref,
+)
 from feedback.keywords import CATEGORIES as KEYWORD_CATEGORIES
 from feedback.models import ComplaintStatus, FeedbackStatus
 
@@ -87,12 +100,14 @@ SCHEMAS = {
     "ComplaintWithEvents": _with_events("Complaint", "ComplaintEvent"),
     "NewComplaint": _object(
         {
-            "subscriber_id": INTEGER,
-            "phone": STRING,
-            "booking_id": {"type": "integer", "description": "default: the subscriber's last trip"},
+            "subscriber_id": _nullable(INTEGER),
+            "phone": _nullable(STRING),
+            "booking_id": _nullable({"type": "integer", "description": "default: the subscriber's last trip"}),
             "description": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "category": {"type": "string", "enum": CATEGORIES, "description": "default: suggested from the words"},
-            "severity": SEVERITY,
+            "category": _nullable(
+                {"type": "string", "enum": CATEGORIES, "description": "default: suggested from the words"}
+            ),
+            "severity": _nullable(SEVERITY),
         },
         ["description"],
     )
@@ -108,15 +123,15 @@ PATHS = {
             "summary": "The complaint log, newest first (supervisors, admins)",
             "parameters": [
                 *PAGE_PARAMETERS,
-                _query("date_from", DAY),
-                _query("date_to", DAY),
-                _query("status", {"type": "string", "enum": COMPLAINT_STATUSES}),
-                _query("category", {"type": "string", "enum": CATEGORIES}),
-                *(_query(name, INTEGER) for name in ("driver_id", "agent_id", "zone_id")),
-                _query("severity", SEVERITY),
-                _query("sla_breached", {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no"]}),
-                *(_query(name, INTEGER) for name in ("assigned_to_id", "subscriber_id")),
-                _query("q", {"type": "string", "maxLength": 200, "description": "words in the text or reference"}),
+                _filter("date_from", DAY),
+                _filter("date_to", DAY),
+                _filter("status", {"type": "string", "enum": COMPLAINT_STATUSES}),
+                _filter("category", {"type": "string", "enum": CATEGORIES}),
+                *(_filter(name, ID) for name in ("driver_id", "agent_id", "zone_id")),
+                _filter("severity", SEVERITY),
+                _filter("sla_breached", {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no"]}),
+                *(_filter(name, ID) for name in ("assigned_to_id", "subscriber_id")),
+                _filter("q", {"type": "string", "maxLength": 200, "description": "words in the text or reference"}),
             ],
             "responses": {"200": _json(_page_of("Complaint"), "a page of complaints"), **_errors(400, 401, 403)},
         },
@@ -141,12 +156,12 @@ PATHS = {
             "summary": "Trips' feedback, newest first (supervisors, admins)",
             "parameters": [
                 *PAGE_PARAMETERS,
-                _query("status", {"type": "string", "enum": FEEDBACK_STATUSES}),
-                _query("channel", {"type": "string", "enum": FEEDBACK_CHANNELS}),
-                _query("rating", {"type": "integer", "minimum": 1, "maximum": 5}),
-                *(_query(name, INTEGER) for name in ("driver_id", "subscriber_id", "booking_id")),
-                _query("date_from", DAY),
-                _query("date_to", DAY),
+                _filter("status", {"type": "string", "enum": FEEDBACK_STATUSES}),
+                _filter("channel", {"type": "string", "enum": FEEDBACK_CHANNELS}),
+                _filter("rating", {"type": "integer", "minimum": 1, "maximum": 5}),
+                *(_filter(name, ID) for name in ("driver_id", "subscriber_id", "booking_id")),
+                _filter("date_from", DAY),
+                _filter("date_to", DAY),
             ],
             "responses": {"200": _json(_page_of("Feedback"), "a page of feedback"), **_errors(400, 401, 403)},
         }

@@ -7,8 +7,7 @@ from flask_babel import get_locale
 
 from accounts.roles import Area
 from api.blueprint import bp
-from api.common import ApiError, json_body, moment_arg, require_area
-from core.extensions import db
+from api.common import ApiError, json_body, moment_arg, require_area, row_by_id
 from core.models import utcnow
 from crm.models import Address, Subscriber
 from drivers.models import VehicleClass
@@ -21,7 +20,7 @@ def _point(body: dict, name: str) -> tuple[tuple[object, object], int | None]:
     if not isinstance(value, dict):
         raise ApiError(400, "invalid", f"{name} must be {{lat, lon}} or {{address_id}}", {name: "required"})
     if "address_id" in value:
-        address = db.session.get(Address, value["address_id"]) if isinstance(value["address_id"], int) else None
+        address = row_by_id(Address, value["address_id"])
         if address is None:
             raise ApiError(400, "invalid", f"{name}: no such address", {name: "unknown address"})
         return (address.lat, address.lon), address.subscriber_id
@@ -37,12 +36,12 @@ def create_quote():
     if body.get("subscriber_id") is not None:
         # The caller being booked for: the quote then shows the loyalty discount the booking will get.
         given = body["subscriber_id"]
-        if not isinstance(given, int) or isinstance(given, bool) or db.session.get(Subscriber, given) is None:
+        if row_by_id(Subscriber, given) is None:
             raise ApiError(400, "invalid", "no such subscriber", {"subscriber_id": "unknown"})
         subscriber_id = given
     dropoff, _ = _point(body, "dropoff")
     vehicle_class = body.get("vehicle_class", VehicleClass.SEDAN)
-    if vehicle_class not in {v.value for v in VehicleClass}:
+    if not isinstance(vehicle_class, str) or vehicle_class not in {v.value for v in VehicleClass}:
         raise ApiError(400, "invalid", "unknown vehicle class", {"vehicle_class": "invalid"})
     try:
         quote = quote_trip(

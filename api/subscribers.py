@@ -115,6 +115,8 @@ def add_address_route(subscriber_id: int):
     require_area(Area.CONSOLE)
     subscriber = _subscriber_or_404(subscriber_id)
     body = json_body()
+    if "driver_notes" in body:  # the record's name, not the contract's: an unknown field here
+        raise ApiError(400, "invalid", "unknown fields: driver_notes", {"driver_notes": "unknown"})
     # The contract calls the driver's notes "notes"; the record calls them driver_notes.
     fields = {("driver_notes" if k == "notes" else k): v for k, v in body.items()}
     address = add_address(subscriber, **fields)

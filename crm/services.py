@@ -48,6 +48,8 @@ class PhoneTaken(SubscriberError):
 
 
 def _clean_text(value, field: str, maximum: int, required: bool = False) -> str:
+    if value is not None and not isinstance(value, str):  # str() would keep 5 as "5" and {} as "{}"
+        raise SubscriberError(f"{field} must be text", {field: "invalid"})
     text = " ".join(str(value or "").split()) if field != "notes" else str(value or "").strip()
     if required and not text:
         raise SubscriberError(f"{field} must not be empty", {field: "required"})
@@ -105,7 +107,7 @@ def create_subscriber(
     """Add a subscriber with at least one phone number; a number owned by another is a PhoneTaken."""
     name = _clean_text(name, "name", NAME_MAX, required=True)
     notes = _clean_text(notes, "notes", NOTES_MAX)
-    language = _language(language or "fa")
+    language = _language("fa" if language is None else language)  # not `or`: {} and "" are no language
     if not isinstance(phones, list) or not phones:
         raise SubscriberError("at least one phone number is needed", {"phones": "required"})
     numbers: list[str] = []

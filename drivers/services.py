@@ -82,7 +82,7 @@ def create_driver(
     db.session.flush()
     driver.user_id = user.id
     db.session.add(driver)
-    if vehicle:
+    if vehicle is not None:  # an empty {} is a car without a plate, not no car
         driver.vehicles.append(_vehicle(vehicle))
     db.session.flush()
     return driver
@@ -135,7 +135,7 @@ def _check_plate(plate: str | None, vehicle_id: int | None = None) -> str:
 
 def _check_vehicle_class(vehicle_class: str | None) -> str:
     vehicle_class = vehicle_class or VehicleClass.SEDAN
-    if vehicle_class not in {c.value for c in VehicleClass}:
+    if not isinstance(vehicle_class, str) or vehicle_class not in {c.value for c in VehicleClass}:
         raise DriverError("unknown vehicle class")
     return vehicle_class
 

@@ -22,6 +22,7 @@ from feedback.models import Complaint, ComplaintStatus
 
 STATUSES = tuple(s.value for s in ComplaintStatus)
 MAX_PER_PAGE = 200
+ID_LIMIT = 2**31 - 1  # the largest id a PostgreSQL integer column holds
 
 
 class FilterError(ValueError):
@@ -76,7 +77,8 @@ def read_filter(args: Mapping[str, str]) -> ComplaintFilter:
                 errors[name] = "a date as YYYY-MM-DD"
     for name in ("driver_id", "agent_id", "zone_id", "assigned_to_id", "subscriber_id"):
         if text(name):
-            if text(name).isdigit():
+            # isdecimal, not isdigit: int() refuses "²"; ids are PostgreSQL integers, ten digits at most.
+            if text(name).isdecimal() and len(text(name)) <= 10 and 1 <= int(text(name)) <= ID_LIMIT:
                 values[name] = int(text(name))
             else:
                 errors[name] = "a whole number"
