@@ -11,7 +11,7 @@ from accounts.roles import Area
 from api.blueprint import bp
 from api.bookings import booking_json
 from api.common import ApiError, as_id, json_body, moment_arg, optional_json_body, paginate, require_area
-from api.fast_auth import bearer_identity, bearer_token
+from api.fast_auth import bearer_identity_and_state, bearer_token
 from core.extensions import db
 from core.models import utcnow
 from core.signals import commit_and_announce
@@ -195,13 +195,13 @@ def driver_location_route(driver_id: int):
     if token is None:
         driver = _acting_driver(driver_id)
     else:
-        identity = bearer_identity(token)
+        identity, state = bearer_identity_and_state(token, driver_id)
         if identity is None:
             raise ApiError(401, "unauthorized", "a valid bearer token is required")
         if not identity.may_enter(Area.DISPATCH) and identity.driver_id != driver_id:
             raise ApiError(403, "forbidden", "a driver may act only for themselves")
         body = json_body()
-        point = quick_position(driver_id, body.get("lat"), body.get("lon"), utcnow())
+        point = quick_position(driver_id, body.get("lat"), body.get("lon"), utcnow(), state)
         if point is not None:
             if db.session().in_transaction():  # the database copy was refreshed this time
                 db.session.commit()

@@ -17,7 +17,8 @@ from redis.exceptions import RedisError
 from accounts.roles import Area, role_may_enter
 from accounts.services import token_digest, user_for_token
 from core.queues import redis_connection
-from drivers.services import driver_for_user
+from drivers import positions
+from drivers.services import NOT_READ, driver_for_user
 
 TOKEN_CACHE_SECONDS = 300
 
@@ -45,6 +46,30 @@ def _key(token: str) -> str:
     return f"cabdesk:token:{token_digest(token)}"
 
 
+def _cached_identity(cached: bytes) -> Identity:
+    user_id, role, driver_id = cached.decode().split(":")
+    return Identity(int(user_id), role, int(driver_id) if driver_id else None)
+
+
+def bearer_identity_and_state(token: str, driver_id: int) -> tuple[Identity | None, object]:
+    """The token's identity and the driver's ``positions.QuickState`` in one round trip to Redis.
+
+    The state is read before knowing whether the token may act for the driver, and used only if it may. When the
+    token is not cached (or Redis fails), the identity comes from ``bearer_identity`` and the state is
+    ``NOT_READ``: the caller reads it itself.
+    """
+    try:
+        with redis_connection().pipeline(transaction=False) as pipe:
+            pipe.get(_key(token))
+            read_state = positions.queue_quick_state(pipe, driver_id)
+            answers = pipe.execute()
+    except RedisError:
+        return bearer_identity(token), NOT_READ
+    if answers[0] is None:
+        return bearer_identity(token), NOT_READ
+    return _cached_identity(answers[0]), read_state(answers)
+
+
 def bearer_identity(token: str) -> Identity | None:
     """The identity behind a token, from the cache or (then cached) from the database; None if it is not valid."""
     redis = redis_connection()
@@ -53,8 +78,7 @@ def bearer_identity(token: str) -> Identity | None:
     except RedisError:
         cached = None
     if cached is not None:
-        user_id, role, driver_id = cached.decode().split(":")
-        return Identity(int(user_id), role, int(driver_id) if driver_id else None)
+        return _cached_identity(cached)
     user = user_for_token(token)
     if user is None:
         return None  # refusals are not cached: a token made a moment later must work at once

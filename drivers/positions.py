@@ -8,10 +8,11 @@ after Redis restarts (``rebuild``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 
 POSITIONS = "cabdesk:drivers:positions"
 AVAILABLE = "cabdesk:drivers:available"
@@ -50,17 +51,28 @@ class QuickState:
 def quick_state(redis: Redis, driver_id: int) -> QuickState | None:
     """The index's view of a driver for the position fast path; None when it holds no state hint for them."""
     with redis.pipeline(transaction=False) as pipe:
-        pipe.hget(STATE, driver_id)
-        pipe.geopos(POSITIONS, driver_id)
-        pipe.zscore(SEEN, driver_id)
-        hint, position, seen = pipe.execute()
-    if hint is None:
-        return None
-    status, _, flag = hint.decode().partition(":")
-    last = None
-    if position and position[0] is not None and seen is not None:
-        last = Sighting(lat=position[0][1], lon=position[0][0], at=seen)
-    return QuickState(status, flag == "1", last)
+        read = queue_quick_state(pipe, driver_id)
+        return read(pipe.execute())
+
+
+def queue_quick_state(pipe: Pipeline, driver_id: int) -> Callable[[list], QuickState | None]:
+    """Queue ``quick_state``'s reads on a pipeline shared with other reads; the returned function reads the
+    pipeline's last three answers (one round trip to Redis for the caller's reads and these)."""
+    pipe.hget(STATE, driver_id)
+    pipe.geopos(POSITIONS, driver_id)
+    pipe.zscore(SEEN, driver_id)
+
+    def read(answers: list) -> QuickState | None:
+        hint, position, seen = answers[-3:]
+        if hint is None:
+            return None
+        status, _, flag = hint.decode().partition(":")
+        last = None
+        if position and position[0] is not None and seen is not None:
+            last = Sighting(lat=position[0][1], lon=position[0][0], at=seen)
+        return QuickState(status, flag == "1", last)
+
+    return read
 
 
 def set_state_hint(redis: Redis, driver_id: int, status: str, searchable: bool) -> None:

@@ -277,7 +277,13 @@ def _refuse_jump(last: positions.Sighting | None, point: tuple[float, float], at
         raise DriverError(f"the position is {km:.0f} km from the last one {at - last.at:.0f} s ago: refused")
 
 
-def quick_position(driver_id: int, lat: object, lon: object, now: datetime) -> tuple[float, float] | None:
+# Stands for a driver's live-index state not read yet (None means read and absent).
+NOT_READ = object()
+
+
+def quick_position(
+    driver_id: int, lat: object, lon: object, now: datetime, state: object = NOT_READ
+) -> tuple[float, float] | None:
     """The fast path for the stream of positions of a driver already on duty and in view: Redis only.
 
     Drivers' phones report every few seconds, so this path touches no rows: the driver's state comes from
@@ -286,13 +292,15 @@ def quick_position(driver_id: int, lat: object, lon: object, now: datetime) -> t
     the driver (no hint, offline, or just coming into view, when waiting jobs must be offered): the caller
     then takes ``report_position``'s way.
     The hint may be a moment out of date; dispatch checks every candidate against the database anyway.
+    ``state``: the driver's ``positions.QuickState`` (or None) if the caller has already read it.
     """
     try:
         point = check_point(lat, lon)
     except PointError as exc:
         raise DriverError(str(exc)) from None
     redis = redis_connection()
-    state = positions.quick_state(redis, driver_id)
+    if state is NOT_READ:
+        state = positions.quick_state(redis, driver_id)
     at = now.timestamp()
     stale_after = current_app.config["DRIVER_STALE_SECONDS"]
     if state is None or state.status == DriverStatus.OFFLINE or state.last is None or at - state.last.at > stale_after:
