@@ -9,7 +9,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: demo test lint format static translations system-demo system-test clean-demo messages bench bench-quick
+.PHONY: demo test lint format static translations system-demo system-test clean-demo messages bench bench-quick load soak
 
 # The virtualenv, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -66,6 +66,15 @@ bench: system-test $(VENV)/.installed static translations
 # The same with each benchmark at its small scale: about 5 minutes, for a quick look (not for the figures).
 bench-quick: system-test $(VENV)/.installed static translations
 	$(PY) -m bench.all --quick $(BENCH_ARGS)
+
+# The load run (bench/README.md, "Load run and soak (issue 9)"): the production topology on this machine under a shift's
+# load for 3 minutes, then the reconciliation and memory: about 6 minutes. Not part of `make bench`. Options in LOAD_ARGS.
+load: system-test $(VENV)/.installed static translations
+	$(PY) -m bench.load_run $(LOAD_ARGS)
+
+# The same for 30 minutes, the memory slope as the headline: about 35 minutes. Options in SOAK_ARGS.
+soak: system-test $(VENV)/.installed static translations
+	$(PY) -m bench.load_run --soak $(SOAK_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
