@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, load_config
-from core.extensions import babel, csrf, db, login_manager, migrate, socketio
+from core.extensions import babel, csrf, db, login_manager, socketio
 
 
 class _JSONProvider(DefaultJSONProvider):
@@ -72,15 +72,18 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         install_sqlite_pragmas(db.engine)
-    migrate.init_app(
-        app,
-        db,
-        directory=str(PROJECT_ROOT / "migrations"),
-        render_as_batch=True,
-        compare_type=True,
-        render_item=render_migration_item,
-        include_name=migration_include_name,
-    )
+    if app.config.get("WITH_MIGRATIONS", True):
+        from flask_migrate import Migrate
+
+        Migrate(
+            app,
+            db,
+            directory=str(PROJECT_ROOT / "migrations"),
+            render_as_batch=True,
+            compare_type=True,
+            render_item=render_migration_item,
+            include_name=migration_include_name,
+        )
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to access this page.")

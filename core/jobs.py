@@ -13,7 +13,8 @@ def worker_app():
     if _app is None:
         from core.app import create_app
 
-        _app = create_app()
+        # A worker never migrates: without Flask-Migrate it does not carry alembic (about 12 MB).
+        _app = create_app({"WITH_MIGRATIONS": False})
     return _app
 
 
