@@ -145,7 +145,8 @@ def enqueue_texts(message_ids: list[int]) -> int:
     try:
         jobs = queue()
         for message_id in message_ids:
-            jobs.enqueue(send_text, message_id, job_timeout=120, result_ttl=3600, failure_ttl=7 * 24 * 3600)
+            # The outbox row keeps what happened; the job's own record is kept only RQ's default 500 s.
+            jobs.enqueue(send_text, message_id, job_timeout=120, result_ttl=500, failure_ttl=7 * 24 * 3600)
             done += 1
     except Exception as exc:
         # Redis down or refusing: the commit has happened and must not turn into an error now. The type

@@ -104,7 +104,7 @@ def _failed_attempt(message: OutboundMessage, exc: TwilioError, now: datetime) -
         from core.queues import queue
 
         # RQ's scheduler (a worker started with --with-scheduler) enqueues it when due.
-        queue().enqueue_in(delay, send_text, message.id, job_timeout=120, result_ttl=3600)
+        queue().enqueue_in(delay, send_text, message.id, job_timeout=120, result_ttl=500)
     except Exception as exc:  # the row is pending and due later: the sweep picks it up
         log.warning("outbox: retry of text %s not scheduled (%s); left to the sweep", message.id, type(exc).__name__)
     return "retry"
