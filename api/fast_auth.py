@@ -54,9 +54,8 @@ def _cached_identity(cached: bytes) -> Identity:
 def bearer_identity_and_state(token: str, driver_id: int) -> tuple[Identity | None, object]:
     """The token's identity and the driver's ``positions.QuickState`` in one round trip to Redis.
 
-    The state is read before knowing whether the token may act for the driver, and used only if it may. When the
-    token is not cached (or Redis fails), the identity comes from ``bearer_identity`` and the state is
-    ``NOT_READ``: the caller reads it itself.
+    The state is read before knowing whether the token may act for the driver, and used only if it may. A token not
+    in the cache is looked up in the database (and cached); when Redis fails the state is ``NOT_READ``.
     """
     try:
         with redis_connection().pipeline(transaction=False) as pipe:
@@ -64,26 +63,27 @@ def bearer_identity_and_state(token: str, driver_id: int) -> tuple[Identity | No
             read_state = positions.queue_quick_state(pipe, driver_id)
             answers = pipe.execute()
     except RedisError:
-        return bearer_identity(token), NOT_READ
-    if answers[0] is None:
-        return bearer_identity(token), NOT_READ
-    return _cached_identity(answers[0]), read_state(answers)
+        return _identity_from_database(token), NOT_READ
+    identity = _cached_identity(answers[0]) if answers[0] is not None else _identity_from_database(token)
+    return identity, read_state(answers)
 
 
 def bearer_identity(token: str) -> Identity | None:
     """The identity behind a token, from the cache or (then cached) from the database; None if it is not valid."""
-    redis = redis_connection()
     try:
-        cached = redis.get(_key(token))
+        cached = redis_connection().get(_key(token))
     except RedisError:
         cached = None
-    if cached is not None:
-        return _cached_identity(cached)
+    return _cached_identity(cached) if cached is not None else _identity_from_database(token)
+
+
+def _identity_from_database(token: str) -> Identity | None:
+    """The token's identity read from the database, then cached; None if it is not valid."""
     user = user_for_token(token)
     if user is None:
         return None  # refusals are not cached: a token made a moment later must work at once
     driver = driver_for_user(user.id)
     identity = Identity(user.id, user.role, driver.id if driver else None)
     with suppress(RedisError):  # no cache then: the next request asks the database again
-        redis.set(_key(token), f"{user.id}:{user.role}:{identity.driver_id or ''}", ex=TOKEN_CACHE_SECONDS)
+        redis_connection().set(_key(token), f"{user.id}:{user.role}:{identity.driver_id or ''}", ex=TOKEN_CACHE_SECONDS)
     return identity
