@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from bench.processes import spawn
-from tests.support.servers import PostgresCluster, wait_until
+from tests.support.servers import PostgresCluster
 
 PASSWORD = "load run staff passphrase"  # noqa: S105 (throwaway accounts on loopback)
 DISPATCHER = "dispatcher"
@@ -27,28 +25,9 @@ SUBSCRIBER_PREFIXES = ("912", "919", "910", "901")
 SENTINEL = 987654321  # a booking number no run reaches, to find where the number goes in a text
 
 
-class BenchPostgres(PostgresCluster):
+def bench_postgres() -> PostgresCluster:
     """A throwaway cluster whose postmaster dies with the benchmark (``spawn``: PR_SET_PDEATHSIG)."""
-
-    def start(self) -> None:
-        """Start the postmaster and wait until it takes connections."""
-        import psycopg
-
-        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open while the server runs)
-        args = [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.workdir)]
-        for setting in ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off"):
-            args += ["-c", setting]
-        self.process = process = spawn(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, **self.as_owner)
-
-        def ready():
-            if process.poll() is not None:
-                return "exited"
-            with psycopg.connect(host="127.0.0.1", port=self.port, user="cabdesk", dbname="postgres"):
-                return "up"
-
-        if wait_until(ready, timeout=30, what="PostgreSQL") == "exited":
-            log.seek(0)
-            raise RuntimeError(f"PostgreSQL exited with status {process.returncode}:\n{log.read()}")
+    return PostgresCluster(launcher=spawn)
 
 
 def make_app(env: dict[str, str]):

@@ -117,14 +117,14 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
     from redis import Redis
 
     from bench.common import hint_driver_states, index_drivers
-    from bench.load_office import BenchPostgres, load_office, make_app
+    from bench.load_office import bench_postgres, load_office, make_app
     from bench.load_people import WatchedStub
     from tests.support.live_server import server_environment
     from tests.support.twilio_webhooks import TEST_ACCOUNT_SID
 
     started = time.perf_counter()
     log("PostgreSQL, redis-server and the Twilio stand-in")
-    cluster = BenchPostgres()
+    cluster = bench_postgres()
     stack.callback(cluster.remove)
     cluster.create()
     redis_url = stack.enter_context(redis_server(workdir))
