@@ -43,7 +43,17 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.processes import BenchTimeout, arm_time_limit, code_version, gunicorn, log, redis_server, summary
+from bench.processes import (
+    BenchTimeout,
+    arm_time_limit,
+    code_version,
+    gunicorn,
+    location_request,
+    log,
+    read_http_response,
+    redis_server,
+    summary,
+)
 
 TARGET_RATIO = 0.5
 TRIVIAL_PATH = "/static/favicon.svg"
@@ -203,21 +213,6 @@ class Phase:
         }
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """One HTTP/1.1 response: (status, body, whether the server closes the connection)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if "content-length" not in headers:
-        raise RuntimeError(f"no Content-Length in the answer ({lines[0]})")
-    body = await reader.readexactly(int(headers["content-length"]))
-    return status, body, headers.get("connection", "").lower() == "close"
-
-
 async def _connection(host: str, port: int, next_request, phase: Phase, until: float, counted_from: float) -> None:
     """One keep-alive connection sending its requests one after the other until ``until`` (perf_counter)."""
     reader = writer = None
@@ -230,7 +225,7 @@ async def _connection(host: str, port: int, next_request, phase: Phase, until: f
                 break
             started = time.perf_counter()
             writer.write(request)
-            status, body, close = await _read_response(reader)
+            status, body, close = await read_http_response(reader)
             finished = time.perf_counter()
             if started >= counted_from and finished <= until:
                 phase.statuses[status] += 1
@@ -292,14 +287,7 @@ def position_requests(host: str, fleet: list[tuple[int, str, float, float]], rng
             return None
         driver_id, token, lat, lon = fleet[state["next"] % len(fleet)]
         state["next"] += 1
-        body = json.dumps(
-            {"lat": round(lat + rng.uniform(-3e-4, 3e-4), 6), "lon": round(lon + rng.uniform(-3e-4, 3e-4), 6)}
-        ).encode()
-        return (
-            f"POST /api/drivers/{driver_id}/location HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+        return location_request(host, driver_id, token, lat + rng.uniform(-3e-4, 3e-4), lon + rng.uniform(-3e-4, 3e-4))
 
     return next_request, state
 

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.processes import summary
+from bench.processes import location_request, read_http_response, summary
 
 IDLE_REUSE_S = 1.0  # a keep-alive connection idle longer than this is not reused (gunicorn's keep-alive is 2 s)
 
@@ -72,19 +72,6 @@ class Figures:
         }
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """One HTTP/1.1 response: (status, body, whether the server closes the connection)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return status, body, headers.get("connection", "").lower() == "close"
-
-
 async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figures, interval: float) -> None:
     """One keep-alive connection: takes the next due report, sends it, reads the answer; forever."""
     reader = writer = None
@@ -106,7 +93,7 @@ async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figur
                 reader, writer = await asyncio.open_connection(host, port)
             sent = time.time()
             writer.write(request)
-            status, body, close = await _read_response(reader)
+            status, body, close = await read_http_response(reader)
             answered = time.time()
             figures.all_statuses[status] += 1
             if status != 200 and len(figures.samples) < 5:
@@ -121,7 +108,7 @@ async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figur
             if close:
                 writer.close()
                 writer = None
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+        except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError, IndexError) as exc:
             figures.errors[type(exc).__name__] += 1
             if len(figures.samples) < 5:
                 figures.samples.append(repr(exc))
@@ -129,15 +116,6 @@ async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figur
                 writer.close()
             writer = None
             await asyncio.sleep(0.05)
-
-
-def _request(host: str, driver_id: int, token: str, lat: float, lon: float) -> bytes:
-    body = json.dumps({"lat": round(lat, 6), "lon": round(lon, 6)}).encode()
-    head = (
-        f"POST /api/drivers/{driver_id}/location HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 async def run(args, fleet: list[list], figures: Figures, stopping: asyncio.Event) -> None:
@@ -172,7 +150,7 @@ async def run(args, fleet: list[list], figures: Figures, stopping: asyncio.Event
         driver[2] += rng.uniform(-step, step)
         driver[3] += rng.uniform(-step, step)
         web = driver[0] % len(hosts)
-        queues[web].put_nowait((due, _request(hosts[web], driver[0], driver[1], driver[2], driver[3])))
+        queues[web].put_nowait((due, location_request(hosts[web], *driver[:4])))
         figures.sent += 1
     for task in tasks:
         task.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import math
 import shutil
 import signal
@@ -162,3 +163,28 @@ def code_version() -> str:
         ).stdout.strip()
     except Exception:
         return "unknown"
+
+
+async def read_http_response(reader) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response from an asyncio stream: (status, body, whether the server closes the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" not in headers:
+        raise RuntimeError(f"no Content-Length in the answer ({lines[0]})")
+    body = await reader.readexactly(int(headers["content-length"]))
+    return status, body, headers.get("connection", "").lower() == "close"
+
+
+def location_request(host: str, driver_id: int, token: str, lat: float, lon: float) -> bytes:
+    """The raw HTTP/1.1 request a driver's phone sends with its position (keep-alive, its bearer token)."""
+    body = json.dumps({"lat": round(lat, 6), "lon": round(lon, 6)}).encode()
+    head = (
+        f"POST /api/drivers/{driver_id}/location HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
