@@ -4,11 +4,10 @@ carried over on a merge, and the same whether counted trip by trip, rebuilt, or 
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, text, update
 
 from core.extensions import db
 from crm.activity import count_trip, rebuild_months
@@ -17,6 +16,7 @@ from crm.models import Subscriber, SubscriberMerge, SubscriberMonth
 from dispatch.models import Booking
 from dispatch.trips import report_progress
 from drivers.models import Driver
+from tests.support.servers import wait_until
 
 
 def utc(*parts) -> datetime:
@@ -96,6 +96,15 @@ def test_two_workers_completing_trips_of_one_subscriber_at_once_both_count(migra
     db.session.commit()
     counted, go_on = threading.Event(), threading.Event()
     failures: list[BaseException] = []
+    steps: list[tuple[str, str]] = []  # (what, which worker), in the order they happened
+
+    def before(_conn, _cursor, statement, *_args) -> None:
+        if "subscriber_months" in statement:
+            steps.append(("counting", threading.current_thread().name))
+
+    def after(_conn, _cursor, statement, *_args) -> None:
+        if "subscriber_months" in statement:
+            steps.append(("counted", threading.current_thread().name))
 
     def worker(fare: int, hold: bool) -> None:
         # Each thread is a worker of its own: its own app context, session and connection.
@@ -106,24 +115,37 @@ def test_two_workers_completing_trips_of_one_subscriber_at_once_both_count(migra
                     counted.set()
                     go_on.wait(10)
                 db.session.commit()
+                steps.append(("committed", threading.current_thread().name))
             except BaseException as exc:
                 failures.append(exc)
                 counted.set()
             finally:
                 db.session.remove()
 
-    first = threading.Thread(target=worker, args=(1_000, True))
-    first.start()
-    assert counted.wait(10)
-    second = threading.Thread(target=worker, args=(2_000, False))
-    second.start()
-    time.sleep(0.5)  # the second now waits for the first's lock (SQLite) or its new row (PostgreSQL)
-    assert second.is_alive() or failures, "the second worker did not wait for the first"
-    go_on.set()
-    first.join(15)
-    second.join(15)
+    event.listen(db.engine, "before_cursor_execute", before)
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        first = threading.Thread(target=worker, args=(1_000, True), name="first")
+        first.start()
+        assert counted.wait(10)
+        second = threading.Thread(target=worker, args=(2_000, False), name="second")
+        second.start()
+        wait_until(lambda: ("counting", "second") in steps or failures, what="the second worker's count")
+        if db.engine.dialect.name == "postgresql":
+            # The second waits for the first's new row: PostgreSQL shows its lock not granted.
+            with db.engine.connect() as watcher:
+                waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                wait_until(lambda: watcher.scalar(text(waiting)) or failures, what="the second to wait for a lock")
+        go_on.set()
+        first.join(15)
+        second.join(15)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
 
     assert failures == []
+    # The second's count went through only once the first had committed (SQLite's write lock, PostgreSQL's row).
+    assert steps.index(("counted", "second")) > steps.index(("committed", "first")), steps
     assert roll_up() == {(sara_id, date(2025, 3, 1)): (2, 3_000)}
 
 
