@@ -49,7 +49,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.load_faults import VICTIM, Interventions
 from bench.load_memory import SLOPE_TARGET_MB_PER_10_MIN, TARGETS_MB, MemorySampler, children
+from bench.memory_trace import TRACE_DIR
 from bench.processes import (
     BenchTimeout,
     arm_time_limit,
@@ -147,13 +149,20 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
     hint_driver_states(redis, [d[0] for d in office["drivers"]])
 
     log("two gunicorn web processes, two rq workers (one with the scheduler), rq cron")
-    urls, processes = [], {}
+    urls, processes, trace_dirs = [], {}, {}
     for name in ("web A", "web B"):
         folder = workdir / name.replace(" ", "-")
         folder.mkdir()
         # Each gunicorn its own control socket ($XDG_RUNTIME_DIR/gunicorn.ctl): one would unlink the other's.
         web_env = {**env, "XDG_RUNTIME_DIR": str(folder)}
-        urls.append(stack.enter_context(gunicorn(web_env, folder, "wsgi:app", WEB_THREADS)))
+        if args.malloc_arena_max:
+            # glibc gives each thread that meets a locked arena a new one (up to 8 per core): 100 threads fragment.
+            web_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+        config = None
+        if args.trace_memory:
+            web_env[TRACE_DIR], config = str(folder), "python:bench.memory_trace"
+            trace_dirs[f"{name} worker"] = folder
+        urls.append(stack.enter_context(gunicorn(web_env, folder, "wsgi:app", WEB_THREADS, config)))
         master, worker = gunicorn_pids(folder / "gunicorn.log")
         processes[f"{name} worker"] = ("web", worker)
         processes[f"{name} master"] = ("info", master)
@@ -163,7 +172,11 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         "rq worker 2": [*worker, "default"],
         "rq cron": ["cron", "--url", redis_url, "cron_jobs"],
     }
-    popen = {name: rq_process(stack, env, workdir / f"{name.replace(' ', '-')}.log", argv) for name, argv in rq.items()}
+
+    def start_rq(name: str, suffix: str = ""):
+        return rq_process(stack, env, workdir / f"{name.replace(' ', '-')}{suffix}.log", rq[name])
+
+    popen = {name: start_rq(name) for name in rq}
     for name, process in popen.items():
         processes[name] = ("worker" if "worker" in name else "info", process.pid)
     processes["redis-server"] = ("redis", int(redis.info("server")["process_id"]))
@@ -179,6 +192,8 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         "rq": popen,
         "office": office,
         "workdir": workdir,
+        "trace_dirs": trace_dirs,
+        "restart_victim": lambda: start_rq(VICTIM, "-restarted"),
     }
 
 
@@ -291,6 +306,7 @@ def run_load(args, topology: dict, results: dict) -> dict:
     )
     topology["processes"]["positions (load generator)"] = ("info", positions.pid)
     figures: dict = {}
+    interventions = Interventions(args, topology, warm, until, topology["restart_victim"])
     with MemorySampler(topology["processes"], redis, warm) as memory:
         try:
             desk.heartbeats()
@@ -306,6 +322,7 @@ def run_load(args, topology: dict, results: dict) -> dict:
                 if due >= until:
                     break
                 now = time.time()
+                interventions.tick(now)
                 if cpu_before is None and now >= warm:
                     recorder.measure_from, cpu_before = warm, cpu_now(topology["processes"])
                     log("warm-up over: measuring")
@@ -318,6 +335,7 @@ def run_load(args, topology: dict, results: dict) -> dict:
                     continue
                 work.later(0, desk.ring, number, next(callers))
                 number += 1
+            interventions.finish()
             if cpu_before is not None:
                 figures["cpu_cores_busy"] = cpu_busy(cpu_before, cpu_now(topology["processes"]))
             log(f"calls over ({number} rung): draining, up to {args.drain:.0f} s")
@@ -339,6 +357,7 @@ def run_load(args, topology: dict, results: dict) -> dict:
     figures.update(measured(recorder, desk, phones, passengers, warm))
     figures["reconciliation"] = reconcile(topology, desk, passengers)
     figures["failed_jobs"] = failed_jobs(redis)
+    figures.update(interventions.results())
     return figures
 
 
@@ -630,6 +649,7 @@ def table(results: dict) -> str:
         )
     )
     lines.append(f"drain: {run['drained']}")
+    lines += intervention_lines(run)
     lines.append(f"CPU, cores busy while measured: {run.get('cpu_cores_busy')}")
     lines.append(f"load average (1 min) while measured: {run.get('load_average_1min')}")
     memory = memory_lines(results)
@@ -639,6 +659,23 @@ def table(results: dict) -> str:
         lines += ["", *memory]
     lines.append(f"code {results['code']}; whole run {results.get('run_seconds', '–')} s")
     return "\n".join(lines)
+
+
+def intervention_lines(run: dict) -> list[str]:
+    """The worker killed mid-job, and what tracemalloc saw grow in the web workers."""
+    lines = []
+    killed = run.get("worker_killed")
+    if killed:
+        lines.append(
+            f"{VICTIM} killed (SIGKILL) in job {killed['job_id']} ({killed['job_function']}); the job's fate: "
+            f"{killed.get('job_fate')}"
+        )
+    for name, traced in (run.get("memory_trace") or {}).items():
+        for period, figures in traced.items():
+            lines.append(f"tracemalloc, {name}, {period}: traced memory grew {figures['traced_growth_mb']:+.2f} MB")
+            for site in figures["sites"][:8]:
+                lines.append(f"  {site['grew_kb']:+9.1f} kB {site['blocks_grew']:+7} blocks  {site['where'][:300]}")
+    return lines
 
 
 def memory_lines(results: dict) -> list[str]:
@@ -696,6 +733,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="30 minutes (unless --minutes), the memory slope first")
     parser.add_argument("--time-limit", type=float, default=None, help="hard stop after this many seconds (auto)")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--kill-worker-at", type=float, default=None, help="SIGKILL an rq worker mid-job this many minutes in"
+    )
+    parser.add_argument(
+        "--malloc-arena-max", type=int, default=None, help="glibc's MALLOC_ARENA_MAX for the web processes"
+    )
+    parser.add_argument(
+        "--trace-memory", action="store_true", help="tracemalloc in the web workers: what grew (slows them)"
+    )
     args = parser.parse_args(argv)
     args.minutes = args.minutes if args.minutes is not None else 30.0 if args.soak else 3.0
     args.warmup_seconds = args.warmup_seconds if args.warmup_seconds is not None else 120.0 if args.soak else 20.0

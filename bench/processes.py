@@ -120,7 +120,9 @@ def redis_server(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, app_spec: str, threads: int) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], workdir: Path, app_spec: str, threads: int, config: str | None = None
+) -> Iterator[str]:
     """The application under gunicorn as production runs it (gthread, one worker); yields its base URL."""
     import requests
 
@@ -130,7 +132,8 @@ def gunicorn(env: dict[str, str], workdir: Path, app_spec: str, threads: int) ->
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "gunicorn.log"
     args = [str(Path(sys.executable).with_name("gunicorn")), "--worker-class", "gthread", "-w", "1"]
-    args += ["--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "10", app_spec]
+    args += ["--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "10"]
+    args += [*(("-c", config) if config else ()), app_spec]
     with open(log_path, "wb") as output:
         process = spawn(args, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
 
