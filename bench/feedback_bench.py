@@ -26,15 +26,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
-import json
 import math
 import os
-import platform
 import random
-import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,14 +38,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.processes import (
-    BenchTimeout,
-    arm_time_limit,
-    code_version,
+    generator_digest,
     log,
     percentile,
+    print_results,
     redis_server,
+    results_header,
+    reusable_dataset,
     spawn,
+    sqlite_bytes,
     stop_process,
+    time_limited,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -468,18 +465,12 @@ def complaint_rows(count: int, trips: Trips, now: float, rng, supervisors: list[
 
 def dataset_stamp(args, counts: dict) -> dict:
     """What a cached data set was built from: the migrations as they are now, the generator, the sizes, the seed."""
-    import inspect
-
-    digest = hashlib.sha256()
-    for script in sorted((PROJECT_ROOT / "migrations" / "versions").glob("*.py")):
-        digest.update(script.name.encode() + b"\0" + script.read_bytes())
     generator = (Trips, booking_row, feedback_row, describe, status_for_age, complaint_rows, load_dataset)
     generator += (mobile, opted_out, feedback_channel, language)
-    digest.update("".join(inspect.getsource(part) for part in generator).encode())
-    digest.update(repr((TEMPLATES, RESOLUTIONS, PLACES, ITEMS, COMMENTS, CATEGORY_WEIGHTS, SPAN)).encode())
+    constants = (TEMPLATES, RESOLUTIONS, PLACES, ITEMS, COMMENTS, CATEGORY_WEIGHTS, SPAN)
     return {
         "version": DATASET_VERSION,
-        "migrations_and_generator": digest.hexdigest()[:16],
+        "migrations_and_generator": generator_digest(generator, constants),
         "feedback": counts["feedback"],
         "complaints": counts["complaints"],
         "subscribers": counts["subscribers"],
@@ -502,11 +493,6 @@ def make_app(path: Path):
             "FEEDBACK_QUIET_HOURS": "",
         }
     )
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", ".stamp"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def load_dataset(counts: dict, seed: int) -> dict:
@@ -618,15 +604,7 @@ def prepare_dataset(app, path: Path, args, counts: dict) -> dict:
     from dispatch.models import Booking
     from feedback.models import Complaint, Feedback
 
-    stamp = dataset_stamp(args, counts)
-    stamp_file = Path(f"{path}.stamp")
-    reusable = not args.rebuild and path.exists() and stamp_file.exists()
-    if reusable:
-        try:
-            reusable = json.loads(stamp_file.read_text())["stamp"] == stamp
-        except (ValueError, KeyError):
-            reusable = False
-    if reusable:
+    def reuse(saved: dict) -> dict | None:
         with app.app_context():
             found = (
                 db.session.scalar(select(func.count()).select_from(Feedback)),
@@ -636,26 +614,28 @@ def prepare_dataset(app, path: Path, args, counts: dict) -> dict:
             db.session.remove()
             db.engine.dispose()
         if found == (counts["feedback"], counts["complaints"], counts["feedback"]):
-            built = json.loads(stamp_file.read_text())["built_at"]
-            log(f"reusing {path.name} (built {built})")
-            return {"reused": True, "seconds": None, "built_at": built}
+            log(f"reusing {path.name} (built {saved['built_at']})")
+            return {"reused": True, "seconds": None, "built_at": saved["built_at"]}
         log(f"{path.name} does not hold the expected rows {found}: rebuilding it")
-    remove_sqlite(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log(
-        f"building {path.name}: {counts['feedback']:,} trips with feedback, {counts['complaints']:,} complaints, "
-        f"{counts['subscribers']:,} subscribers"
-    )
-    with app.app_context():
-        built = load_dataset(counts, args.seed)
-        check_dataset(random.Random(args.seed + 1))
-        db.session.remove()
-        db.engine.dispose()
-    built_at = datetime.now(UTC).isoformat(timespec="seconds")
-    stamp_file.write_text(json.dumps({"stamp": stamp, "built_at": built_at}))
-    size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists())
-    log(f"built in {built['seconds']:.0f} s, {size / 1e6:,.0f} MB")
-    return {"reused": False, "seconds": built["seconds"], "built_at": built_at, "megabytes": round(size / 1e6)}
+        return None
+
+    def build() -> tuple[dict, dict]:
+        log(
+            f"building {path.name}: {counts['feedback']:,} trips with feedback, {counts['complaints']:,} complaints, "
+            f"{counts['subscribers']:,} subscribers"
+        )
+        with app.app_context():
+            built = load_dataset(counts, args.seed)
+            check_dataset(random.Random(args.seed + 1))
+            db.session.remove()
+            db.engine.dispose()
+        built_at = datetime.now(UTC).isoformat(timespec="seconds")
+        size = sqlite_bytes(path)
+        log(f"built in {built['seconds']:.0f} s, {size / 1e6:,.0f} MB")
+        saved = {"built_at": built_at}
+        return saved, {"reused": False, "seconds": built["seconds"], **saved, "megabytes": round(size / 1e6)}
+
+    return reusable_dataset(path, dataset_stamp(args, counts), args.rebuild, build, reuse)
 
 
 def check_dataset(rng, checks: int = 200) -> None:
@@ -1330,22 +1310,10 @@ def main(argv: list[str] | None = None) -> int:
     counts = scaled(args)
     suffix = "" if args.scale == 1 else f"-{args.scale:g}"
     db_path = (args.database or DATA_DIR / f"feedback{suffix}.sqlite3").resolve()
-    results: dict = {
-        "benchmark": "feedback",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "code": code_version(),
-        "scale": args.scale,
-        "counts": counts,
-        "target_page_p99_ms": TARGET_PAGE_P99_MS,
-    }
-    arm_time_limit(args.time_limit)
+    results = results_header("feedback", scale=args.scale, counts=counts, target_page_p99_ms=TARGET_PAGE_P99_MS)
     started = time.perf_counter()
-    status = 0
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-feedback-"))
-    try:
+    with time_limited(results, args.time_limit, workdir):
         from core.extensions import db
 
         app = make_app(db_path)
@@ -1369,23 +1337,17 @@ def main(argv: list[str] | None = None) -> int:
                 db.engine.dispose()
         if args.part in ("all", "worker"):
             results["worker"] = measure_worker(app, args, counts, build.get("zone_points"), db_path, workdir)
-    except BenchTimeout:
-        log(f"--time-limit of {args.time_limit:.0f} s reached: stopping with what was measured")
-        results["timed_out"] = True
-        status = 2
-    finally:
-        signal.alarm(0)
-        shutil.rmtree(workdir, ignore_errors=True)
+    status = 2 if results.get("timed_out") else 0
     results["run_seconds"] = round(time.perf_counter() - started, 1)
     results["load_after"] = round(os.getloadavg()[0], 1)
     filters = results.get("log", {}).get("filters", {})
     results["target_met"] = all(f["target_met"] for f in filters.values()) if filters else None
-    print(
+    print_results(
         f"Cabdesk feedback and complaints benchmark — SQLite, {counts['feedback']:,} feedback records, "
-        f"{counts['complaints']:,} complaints — {results['date']}, {results['machine']}"
+        f"{counts['complaints']:,} complaints — {results['date']}, {results['machine']}",
+        table(results),
+        results,
     )
-    print(table(results))
-    print(json.dumps(results, ensure_ascii=False, default=str))
     if status == 0 and args.strict and results["target_met"] is False:
         status = 1
     return status

@@ -1,4 +1,5 @@
-"""What every benchmark shares: progress lines, percentiles, a time limit, and the servers it starts and stops.
+"""What every benchmark shares: progress lines, percentiles, a time limit, cached data sets, the results' header
+and JSON line, and the servers it starts and stops.
 
 Children are started so that they die with the benchmark (even on SIGKILL), and stopped with SIGTERM, then
 SIGKILL after a grace period.
@@ -8,14 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
+import inspect
 import json
 import math
+import os
+import platform
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +52,25 @@ def arm_time_limit(seconds: float) -> None:
     signal.alarm(math.ceil(seconds))
 
 
+@contextlib.contextmanager
+def time_limited(
+    results: dict, seconds: float, workdir: Path, interrupted: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Run the body under ``arm_time_limit``: at the limit, keep what was measured and mark the results timed out."""
+    arm_time_limit(seconds)
+    try:
+        yield
+    except Exception as exc:
+        # ``interrupted``: the benchmark stopped a query itself at the limit, so its error means the same.
+        if not isinstance(exc, BenchTimeout) and not interrupted():
+            raise
+        log(f"--time-limit of {seconds:.0f} s reached: stopping with what was measured")
+        results["timed_out"] = True
+    finally:
+        signal.alarm(0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..1)."""
     if not values:
@@ -65,6 +91,79 @@ def summary(values: list[float]) -> dict:
         "p99_ms": ms(percentile(values, 0.99)),
         "max_ms": ms(max(values) if values else None),
     }
+
+
+def results_header(benchmark: str, now: datetime | None = None, **extra) -> dict:
+    """The first keys of a benchmark's JSON line (what ran, when, where, on which code), then ``extra``'s."""
+    return {
+        "benchmark": benchmark,
+        "date": (now or datetime.now(UTC)).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "code": code_version(),
+        **extra,
+    }
+
+
+def print_results(title: str, table: str, results: dict) -> None:
+    """A benchmark's stdout: its title, its table, then the JSON line that bench/all.py reads."""
+    print(title)
+    print(table)
+    print(json.dumps(results, ensure_ascii=False, default=str))
+
+
+# -- cached SQLite data sets ----------------------------------------------------------------------
+
+
+def generator_digest(parts: tuple, constants: tuple, files: tuple[str, ...] = ()) -> str:
+    """A short hash of the migrations as they are now, a generator's source, the files it runs and its constants."""
+    digest = hashlib.sha256()
+    # Hashed whole, not just their revision ids: an unreleased migration may be edited in place.
+    for script in sorted((PROJECT_ROOT / "migrations" / "versions").glob("*.py")):
+        digest.update(script.name.encode() + b"\0" + script.read_bytes())
+    digest.update("".join(inspect.getsource(part) for part in parts).encode())
+    for name in files:
+        path = PROJECT_ROOT / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    digest.update(repr(constants).encode())
+    return digest.hexdigest()[:16]
+
+
+def remove_sqlite(path: Path) -> None:
+    """The database file and its companions, its stamp included."""
+    for suffix in ("", "-wal", "-shm", "-journal", ".stamp"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def sqlite_bytes(path: Path) -> int:
+    """The size of the database file and its write-ahead log."""
+    return sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists())
+
+
+def reusable_dataset(
+    path: Path,
+    stamp: dict,
+    rebuild: bool,
+    build: Callable[[], tuple[dict, dict]],  # fills the emptied file: (what its stamp file keeps, what to return)
+    reuse: Callable[[dict], dict | None],  # gets what the stamp file kept: what to return, or None to rebuild
+) -> dict:
+    """The SQLite data set at ``path``: reused when its stamp file says it was built from ``stamp``, else rebuilt."""
+    stamp_file = Path(f"{path}.stamp")
+    if not rebuild and path.exists() and stamp_file.exists():
+        saved = None
+        with contextlib.suppress(ValueError):  # a stamp file cut short or not ours: rebuild
+            found = json.loads(stamp_file.read_text())
+            if isinstance(found, dict) and found.pop("stamp", None) == stamp:
+                saved = found
+        reused = None if saved is None else reuse(saved)
+        if reused is not None:
+            return reused
+    remove_sqlite(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved, built = build()
+    stamp_file.write_text(json.dumps({"stamp": stamp, **saved}))
+    return built
 
 
 # -- processes ------------------------------------------------------------------------------------

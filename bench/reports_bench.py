@@ -24,14 +24,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import json
 import math
 import os
-import platform
 import random
-import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
@@ -41,10 +36,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.processes import BenchTimeout, arm_time_limit, code_version, log, percentile, redis_server
+from bench.processes import (
+    BenchTimeout,
+    generator_digest,
+    log,
+    percentile,
+    print_results,
+    redis_server,
+    results_header,
+    reusable_dataset,
+    sqlite_bytes,
+    time_limited,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = BENCH_DIR.parent
 DATA_DIR = BENCH_DIR / ".data"
 DATASET_VERSION = 2  # bump when the generated rows change (2: calls carry handle_seconds)
 
@@ -860,23 +865,15 @@ def rebuild_rollups() -> dict:
 
 def dataset_stamp(args, counts: dict) -> dict:
     """What a cached data set was built from: the migrations as they are now, the generator, the sizes, the seed."""
-    import inspect
-
-    digest = hashlib.sha256()
-    for script in sorted((PROJECT_ROOT / "migrations" / "versions").glob("*.py")):
-        digest.update(script.name.encode() + b"\0" + script.read_bytes())
     generator = (Clock, Loader, DataSet, office_moments, skewed_subscribers, tier_of, load_dataset, mobile)
     generator += (rebuild_rollups,)
-    digest.update("".join(inspect.getsource(part) for part in generator).encode())
-    for module in ("crm/activity.py",):  # what rebuild_rollups runs: a change to it changes the rows it writes
-        path = PROJECT_ROOT / module
-        digest.update(path.read_bytes() if path.exists() else b"")
     constants = (HOUR_WEIGHTS, CALL_KINDS, CATEGORY_WEIGHTS, DESCRIPTIONS, AGENT_STATES, DRIVER_STATES, LIVE_BOOKINGS)
     constants += (WAITING_CALLS, NOW_HOUR, YEAR_DAYS, BOOKING_COLUMNS, CALL_COLUMNS, FEEDBACK_COLUMNS, OFFER_COLUMNS)
-    digest.update(repr(constants).encode())
+    # crm/activity.py is what rebuild_rollups runs: a change to it changes the rows it writes.
+    digest = generator_digest(generator, constants, files=("crm/activity.py",))
     return {
         "version": DATASET_VERSION,
-        "migrations_and_generator": digest.hexdigest()[:16],
+        "migrations_and_generator": digest,
         **counts,
         "seed": args.seed,
     }
@@ -896,12 +893,6 @@ def make_app(path: Path, redis_url: str):
             "SECRET_KEY": "reports-bench",
         }
     )
-
-
-def remove_sqlite(path: Path) -> None:
-    """The database file and its companions."""
-    for suffix in ("", "-wal", "-shm", "-journal", ".stamp"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def table_counts() -> dict:
@@ -924,14 +915,7 @@ def prepare_dataset(app, path: Path, args, counts: dict) -> dict:
 
     from core.extensions import db
 
-    stamp = dataset_stamp(args, counts)
-    stamp_file = Path(f"{path}.stamp")
-    saved = None
-    if not args.rebuild and path.exists() and stamp_file.exists():
-        with contextlib.suppress(ValueError, KeyError):
-            saved = json.loads(stamp_file.read_text())
-            saved = saved if saved["stamp"] == stamp else None
-    if saved is not None:
+    def reuse(saved: dict) -> dict | None:
         with app.app_context():
             found = table_counts()
             db.session.remove()
@@ -940,32 +924,33 @@ def prepare_dataset(app, path: Path, args, counts: dict) -> dict:
             log(f"reusing {path.name} (built {saved['built_at']}, its now {saved['now']})")
             return {"reused": True, "seconds": None, **saved}
         log(f"{path.name} does not hold the rows it was built with ({found}): rebuilding it")
-    remove_sqlite(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log(
-        f"building {path.name}: {counts['trips']:,} trips ({counts['bookings']:,} bookings), "
-        f"{counts['calls']:,} calls, {counts['complaints']:,} complaints, {counts['subscribers']:,} subscribers"
-    )
-    with app.app_context():
-        now = data_now(datetime.now(UTC), current_app.config["OFFICE_TIMEZONE"])
-        built = load_dataset(counts, args.seed, now)
-        check_dataset(now)
-        rows = table_counts()
-        db.session.remove()
-        db.engine.dispose()
-    size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists())
-    saved = {
-        "stamp": stamp,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "now": now.isoformat(),
-        "rows": rows,
-        "megabytes": round(size / 1e6),
-        "generated": {k: v for k, v in built.items() if k != "seconds"},
-        "build_seconds": built["seconds"],
-    }
-    stamp_file.write_text(json.dumps(saved))
-    log(f"built in {built['seconds']:.0f} s, {size / 1e6:,.0f} MB: {rows}")
-    return {"reused": False, "seconds": built["seconds"], **saved}
+        return None
+
+    def build() -> tuple[dict, dict]:
+        log(
+            f"building {path.name}: {counts['trips']:,} trips ({counts['bookings']:,} bookings), "
+            f"{counts['calls']:,} calls, {counts['complaints']:,} complaints, {counts['subscribers']:,} subscribers"
+        )
+        with app.app_context():
+            now = data_now(datetime.now(UTC), current_app.config["OFFICE_TIMEZONE"])
+            built = load_dataset(counts, args.seed, now)
+            check_dataset(now)
+            rows = table_counts()
+            db.session.remove()
+            db.engine.dispose()
+        size = sqlite_bytes(path)
+        saved = {
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "now": now.isoformat(),
+            "rows": rows,
+            "megabytes": round(size / 1e6),
+            "generated": {k: v for k, v in built.items() if k != "seconds"},
+            "build_seconds": built["seconds"],
+        }
+        log(f"built in {built['seconds']:.0f} s, {size / 1e6:,.0f} MB: {rows}")
+        return saved, {"reused": False, "seconds": built["seconds"], **saved}
+
+    return reusable_dataset(path, dataset_stamp(args, counts), args.rebuild, build, reuse)
 
 
 def check_dataset(now: datetime) -> None:
@@ -1516,68 +1501,56 @@ def main(argv: list[str] | None = None) -> int:
     counts = scaled(args.scale)
     suffix = "" if args.scale == 1 else f"-{args.scale:g}"
     db_path = (args.database or DATA_DIR / f"reports{suffix}.sqlite3").resolve()
-    results: dict = {
-        "benchmark": "reports",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "code": code_version(),
-        "scale": args.scale,
-        "counts": counts,
-        "asked_repeats": args.repeats,
-        "target_p99_s": TARGET_P99_S,
-        "push_interval_s": PUSH_INTERVAL_S,
-    }
-    arm_time_limit(args.time_limit)
+    results = results_header(
+        "reports",
+        scale=args.scale,
+        counts=counts,
+        asked_repeats=args.repeats,
+        target_p99_s=TARGET_P99_S,
+        push_interval_s=PUSH_INTERVAL_S,
+    )
     started = time.monotonic()
     end_of_run = started + args.time_limit
-    status = 0
     floor_state: dict = {}
     report_state: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-reports-"))
-    try:
-        with contextlib.ExitStack() as stack:
-            from core.extensions import db
-            from core.timewindows import office_date
 
-            redis_url = stack.enter_context(redis_server(workdir))
-            app = make_app(db_path, redis_url)
-            with app.app_context():
-                watchdog = Watchdog(db.engine, max(1.0, end_of_run + 2 - time.monotonic()))
-            stack.callback(watchdog.cancel)
-            report_state["watchdog"] = watchdog
-            build = prepare_dataset(app, db_path, args, counts)
-            results["build"] = {k: v for k, v in build.items() if k != "stamp"}
-            now = datetime.fromisoformat(build["now"])
-            with app.app_context():
-                zone = app.config["OFFICE_TIMEZONE"]
-                last_day = office_date(now, zone)
-                floor_state["live_index"] = fill_live_index(now)
-                log(
-                    f"the wallboard: floor_snapshot at {now.isoformat()}, up to {args.floor_repeats} times "
-                    f"({floor_state['live_index']} drivers on duty in the live index)"
-                )
-                measure_floor(now, args, floor_state)
-                from reports.floor import floor_snapshot
-
-                floor_state["trace"] = traced(lambda: floor_snapshot(now))
-                # The rounds stop early enough to leave time for tracing what missed and for the table.
-                reserve = min(120.0, 0.1 * args.time_limit)
-                measure_reports(app, args, last_day, zone, end_of_run - reserve, report_state)
-                summary = reports_summary(report_state)
-                trace_slow_reports(app, args, last_day, zone, summary, end_of_run - 10, report_state)
-                db.session.remove()
-    except Exception as exc:
+    def watchdog_fired() -> bool:
         watchdog = report_state.get("watchdog")
-        if not isinstance(exc, BenchTimeout) and not (watchdog is not None and watchdog.fired):
-            raise
-        log(f"--time-limit of {args.time_limit:.0f} s reached: stopping with what was measured")
-        results["timed_out"] = True
-        status = 2
-    finally:
-        signal.alarm(0)
-        shutil.rmtree(workdir, ignore_errors=True)
+        return watchdog is not None and watchdog.fired
+
+    with time_limited(results, args.time_limit, workdir, watchdog_fired), contextlib.ExitStack() as stack:
+        from core.extensions import db
+        from core.timewindows import office_date
+
+        redis_url = stack.enter_context(redis_server(workdir))
+        app = make_app(db_path, redis_url)
+        with app.app_context():
+            watchdog = Watchdog(db.engine, max(1.0, end_of_run + 2 - time.monotonic()))
+        stack.callback(watchdog.cancel)
+        report_state["watchdog"] = watchdog
+        build = prepare_dataset(app, db_path, args, counts)
+        results["build"] = build
+        now = datetime.fromisoformat(build["now"])
+        with app.app_context():
+            zone = app.config["OFFICE_TIMEZONE"]
+            last_day = office_date(now, zone)
+            floor_state["live_index"] = fill_live_index(now)
+            log(
+                f"the wallboard: floor_snapshot at {now.isoformat()}, up to {args.floor_repeats} times "
+                f"({floor_state['live_index']} drivers on duty in the live index)"
+            )
+            measure_floor(now, args, floor_state)
+            from reports.floor import floor_snapshot
+
+            floor_state["trace"] = traced(lambda: floor_snapshot(now))
+            # The rounds stop early enough to leave time for tracing what missed and for the table.
+            reserve = min(120.0, 0.1 * args.time_limit)
+            measure_reports(app, args, last_day, zone, end_of_run - reserve, report_state)
+            summary = reports_summary(report_state)
+            trace_slow_reports(app, args, last_day, zone, summary, end_of_run - 10, report_state)
+            db.session.remove()
+    status = 2 if results.get("timed_out") else 0
     if floor_state:
         results["floor"] = floor_summary(floor_state)
     report_state.pop("watchdog", None)
@@ -1588,12 +1561,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = results.get("reports", {}).get("reports", {})
     verdicts = [entry["target_met"] for entry in reports.values()]
     results["target_met"] = False if False in verdicts else None if None in verdicts or not verdicts else True
-    print(
+    print_results(
         f"Cabdesk wallboard and reports benchmark — SQLite, {counts['trips']:,} trips, {counts['calls']:,} calls, "
-        f"{counts['trips']:,} feedback records — {results['date']}, {results['machine']}"
+        f"{counts['trips']:,} feedback records — {results['date']}, {results['machine']}",
+        table(results),
+        results,
     )
-    print(table(results))
-    print(json.dumps(results, ensure_ascii=False, default=str))
     if status == 0 and args.strict and results["target_met"] is False:
         status = 1
     return status

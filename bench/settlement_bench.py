@@ -27,14 +27,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
-import platform
 import pstats
 import random
 import shutil
-import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -43,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.processes import BenchTimeout, arm_time_limit, code_version, log, percentile
+from bench.processes import log, percentile, print_results, remove_sqlite, results_header, time_limited
 
 FULL_DRIVERS = 500
 FULL_TRIPS = 100_000
@@ -299,11 +295,6 @@ def check_dataset(rng, built: dict) -> dict:
 
 
 # -- the copies -------------------------------------------------------------------------------------
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def restore(master: Path, work: Path) -> None:
@@ -813,25 +804,12 @@ def main(argv: list[str] | None = None) -> int:
         "trips": max(100, round(FULL_TRIPS * args.scale)),
     }
     now = datetime.now(UTC).replace(microsecond=0)
-    results: dict = {
-        "benchmark": "settlements",
-        "date": now.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "code": code_version(),
-        "scale": args.scale,
-        "counts": counts,
-        "runs": {},
-        "ratios": {},
-        "checks": {},
-    }
-    arm_time_limit(args.time_limit)
+    results = results_header("settlements", now, scale=args.scale, counts=counts, runs={}, ratios={}, checks={})
     started = time.perf_counter()
     status = 0
     workdir = Path(tempfile.mkdtemp(prefix="cabdesk-settlements-"))
     master, work = workdir / "built.sqlite3", workdir / "work.sqlite3"
-    try:
+    with time_limited(results, args.time_limit, workdir):
         from core.extensions import db
 
         app = make_app(work, workdir / "instance")
@@ -941,21 +919,16 @@ def main(argv: list[str] | None = None) -> int:
                 results["profile"] = profiled_run(start, end, now, counts["drivers"])
                 db.session.remove()
                 db.engine.dispose()
-    except BenchTimeout:
-        log(f"--time-limit of {args.time_limit:.0f} s reached: stopping with what was measured")
-        results["timed_out"] = True
+    if results.get("timed_out"):
         status = 2
-    finally:
-        signal.alarm(0)
-        shutil.rmtree(workdir, ignore_errors=True)
     results["run_seconds"] = round(time.perf_counter() - started, 1)
     results["load_after"] = round(os.getloadavg()[0], 1)
-    print(
+    print_results(
         f"Cabdesk driver settlements benchmark — SQLite, {counts['drivers']:,} drivers, {counts['trips']:,} trips "
-        f"in one week — {results['date']}, {results['machine']}"
+        f"in one week — {results['date']}, {results['machine']}",
+        table(results),
+        results,
     )
-    print(table(results))
-    print(json.dumps(results, ensure_ascii=False, default=str))
     return status
 
 
