@@ -85,7 +85,7 @@ def subscriber_card(subscriber: Subscriber) -> dict:
 
 def call_card(call: Call) -> dict:
     """A call as the consoles show it, with the caller's record popped when the number is known."""
-    subscriber = db.session.get(Subscriber, call.subscriber_id) if call.subscriber_id else None
+    subscriber = call.subscriber
     booking = recent_booking(call.subscriber_id, call.caller_e164)
     agent = db.session.get(User, call.agent_id) if call.agent_id else None
     return {

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
 from core.models import CreatedAt, utcnow
+
+if TYPE_CHECKING:
+    from crm.models import Subscriber
 
 
 class CallStatus(StrEnum):
@@ -71,6 +75,8 @@ class Call(CreatedAt, db.Model):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id")
+    # The caller's record: set by the webhook that found it, so the pop and the greeting need not read it again.
+    subscriber: Mapped[Subscriber | None] = relationship()
 
     __table_args__ = (
         # The wallboard and the reports count calls by when they joined the queue.

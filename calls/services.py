@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calls.intake import Route
@@ -109,11 +109,9 @@ def record_inbound_call(
     """Keep a call that just reached the desk, already where ``route_for(caller)`` sends it.
 
     The route is worked out before the first write, so that SQLite's write lock is held only for the
-    inserts. A retried webhook returns the first record and False.
+    inserts. A retried webhook returns the first record and False: the unique CallSid refuses its INSERT
+    (no SELECT first, which every new call would miss).
     """
-    existing = find_call(provider_sid)
-    if existing is not None:
-        return existing, False
     e164 = caller_number(from_raw, region)
     subscriber = find_by_phone(e164, region) if e164 else None
     route = route_for(subscriber)
@@ -123,7 +121,7 @@ def record_inbound_call(
         from_number=(from_raw or "")[:FIELD_LIMIT],
         caller_e164=e164,
         to_number=(to_raw or "")[:FIELD_LIMIT],
-        subscriber_id=subscriber.id if subscriber else None,
+        subscriber=subscriber,
         status=ROUTE_STATUS[route],
         queued_at=utcnow(),
     )
@@ -132,10 +130,16 @@ def record_inbound_call(
             db.session.add(call)
             db.session.flush()
     except IntegrityError:
-        # The same webhook, retried, arrived twice at once: the other request stored it first.
+        # The same webhook, retried (or twice at once): the first delivery stored the call.
         return find_call(provider_sid), False
-    _event(call, "incoming", payload)
-    _event(call, f"route:{route}", None)
+    # Both steps in one statement; nothing here needs their ids.
+    db.session.execute(
+        insert(CallEvent),
+        [
+            {"call_id": call.id, "status": "incoming", "payload": payload or {}},
+            {"call_id": call.id, "status": f"route:{route}"[:32], "payload": {}},
+        ],
+    )
     if route is Route.QUEUE:
         _tell(call, "waiting")
     db.session.flush()

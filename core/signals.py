@@ -33,9 +33,19 @@ def forget_signals_since(mark: int) -> None:
         del pending[mark:]
 
 
-def commit_and_announce() -> None:
-    """Commit the session, then send the signals its changes queued."""
-    db.session.commit()
+def commit_and_announce(keep_loaded: bool = False) -> None:
+    """Commit the session, then send the signals its changes queued.
+
+    ``keep_loaded`` keeps the session's objects as committed instead of expiring them, for a request that
+    has just written what it announces (a new call's screen pop): the signals' receivers then build their
+    messages from the objects in hand rather than read back, row by row, what was written a moment ago.
+    """
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, not keep_loaded
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
     pending = db.session.info.pop(_PENDING, [])
     app = current_app._get_current_object()
     for signal, payload in pending:

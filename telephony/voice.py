@@ -55,10 +55,8 @@ def _payload() -> dict:
 
 
 def _language(call: Call | None) -> str:
-    if call is not None and call.subscriber_id:
-        subscriber = db.session.get(Subscriber, call.subscriber_id)
-        if subscriber is not None:
-            return subscriber.language
+    if call is not None and call.subscriber is not None:
+        return call.subscriber.language
     return current_app.config["DEFAULT_LOCALE"]
 
 
@@ -111,7 +109,8 @@ def incoming_call():
         sid, _form("From"), _form("To"), current_app.config["DEFAULT_REGION"], _payload(), route_for
     )
     if created:
-        commit_and_announce()
+        # The call and its caller's record are in hand: the pop is built from them, not read back.
+        commit_and_announce(keep_loaded=True)
     language = _language(call)
     if call.status == CallStatus.REJECTED:
         response = say(VoiceResponse(), "barred", language)

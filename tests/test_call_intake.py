@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from agents.live import NAMESPACE
 from calls.models import AgentState, Call, CallEvent, CallStatus
@@ -65,6 +65,30 @@ def test_a_call_is_queued_and_pops_the_subscriber_on_every_console(client, twili
     assert card["subscriber"]["name"] == "مریم احمدی"
     assert card["subscriber"]["addresses"][0]["text"] == "تجریش، کوچه یاس"
     assert card["subscriber"]["tier"] == "lead"
+
+
+def test_the_pop_is_built_from_what_the_webhook_holds_not_read_back(client, twilio, agent_console, maryam):
+    """After the call's INSERT nothing reads the call or its caller again: the pop costs no extra round trips."""
+    _agent, socket = agent_console
+    db.session.expunge_all()  # as in a real request: nothing of the caller's is loaded yet
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = webhook(client, "/telephony/voice/incoming", incoming_call_params(from_="+989123456789"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    [card] = events(socket, "call_waiting")
+    assert (card["subscriber"]["name"], card["subscriber"]["addresses"][0]["label"]) == ("مریم احمدی", "خانه")
+    inserted = next(i for i, sql in enumerate(statements) if sql.startswith("INSERT INTO calls "))
+    reads_back = [sql for sql in statements[inserted:] if sql.startswith(("SELECT calls.", "SELECT subscribers."))]
+    assert reads_back == []
+    assert not any(sql.startswith("SELECT calls.") for sql in statements[:inserted]), "a SELECT a new call misses"
+    assert sum(sql.startswith("INSERT INTO call_events") for sql in statements) == 1
 
 
 def test_a_retried_webhook_has_no_second_effect(client, twilio, agent_console):
