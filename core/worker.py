@@ -10,6 +10,8 @@ every Cabdesk job is safe to run again and the sweeps pick up what a dead worker
 
 from __future__ import annotations
 
+import gc
+
 from rq import SimpleWorker
 
 from core.jobs import worker_app
@@ -21,6 +23,7 @@ class CabdeskWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         worker_app()  # import and build now, not in the first job
+        gc.freeze()  # as in wsgi.py: the app lives as long as the worker, the collector need not walk it
 
     def heartbeat(self, timeout: int | None = None, pipeline=None):
         """Tell Redis this worker lives; register it again if Redis came back without its data."""
