@@ -42,8 +42,8 @@ def current_job(redis, pid: int) -> tuple[str | None, str | None]:
     return None, None
 
 
-def kill_worker_mid_job(topology: dict, restart) -> dict:
-    """SIGKILL the victim worker while it runs the office's work (else after 90 s regardless), start another."""
+def kill_worker_mid_job(topology: dict) -> dict:
+    """SIGKILL the victim worker while it runs the office's work (else after 90 s regardless); what it was doing."""
     process = topology["rq"][VICTIM]
     redis = topology["redis"]
     deadline = time.time() + BUSY_WAIT_SECONDS
@@ -53,11 +53,15 @@ def kill_worker_mid_job(topology: dict, restart) -> dict:
         job_id, function = current_job(redis, process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = time.time()
+    log(f"{VICTIM} (pid {process.pid}) killed with SIGKILL in job {job_id} ({function})")
+    return {"killed_at": time.time(), "pid": process.pid, "job_id": job_id, "job_function": function}
+
+
+def restart_worker(topology: dict, restart) -> None:
+    """Start the victim's successor, as systemd's ``Restart=always`` would; sampled for memory like the others."""
     topology["rq"][VICTIM] = restart()
     topology["processes"][f"{VICTIM} (after the kill)"] = ("worker", topology["rq"][VICTIM].pid)
-    log(f"{VICTIM} (pid {process.pid}) killed with SIGKILL in job {job_id} ({function}); a new one started")
-    return {"killed_at": killed_at, "pid": process.pid, "job_id": job_id, "job_function": function}
+    log(f"a new {VICTIM} started (pid {topology['rq'][VICTIM].pid})")
 
 
 def job_fate(redis, killed: dict) -> dict:
@@ -89,6 +93,7 @@ class Interventions:
         self.figures: dict = {}
         self.threads: list[threading.Thread] = []
         self.snapshots_asked = 0
+        self.restarted = False
         if args.trace_memory:
             self.due += [(warm, "snapshot"), ((warm + until) / 2, "snapshot"), (until, "snapshot")]
         if args.kill_worker_at is not None:
@@ -97,6 +102,10 @@ class Interventions:
 
     def tick(self, now: float) -> None:
         """Do what has fallen due; the kill in a thread of its own, as it waits for the worker to be busy."""
+        if "worker_killed" in self.figures and not self.restarted:
+            # From this (the main) thread: a child dies with the thread that started it (PR_SET_PDEATHSIG).
+            restart_worker(self.topology, self.restart)
+            self.restarted = True
         while self.due and self.due[0][0] <= now:
             _, what = self.due.pop(0)
             if what == "snapshot":
@@ -111,6 +120,7 @@ class Interventions:
         self.tick(float("inf"))
         for thread in self.threads:
             thread.join()
+        self.tick(float("inf"))  # the successor of a worker killed just now
         from bench.memory_trace import snapshots
         from tests.support.servers import wait_until
 
@@ -118,7 +128,7 @@ class Interventions:
             wait_until(lambda f=folder: len(snapshots(f)) >= self.snapshots_asked, timeout=300, what=f"{name}'s trace")
 
     def _kill(self) -> None:
-        self.figures["worker_killed"] = kill_worker_mid_job(self.topology, self.restart)
+        self.figures["worker_killed"] = kill_worker_mid_job(self.topology)
 
     def snapshot(self) -> None:
         """Ask every web worker for a tracemalloc snapshot; ``finish`` waits for them (they take a while)."""

@@ -172,7 +172,8 @@ def reusable_dataset(
 def _die_with_parent() -> None:
     """In the child (Linux): SIGTERM when the benchmark dies without cleaning up (SIGKILL, a crash)."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        # PR_SET_PDEATHSIG. It fires when the *thread* that started the child ends: spawn from the main thread.
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def spawn(args: list[str], **kwargs) -> subprocess.Popen:
