@@ -71,7 +71,13 @@ def caller_number(raw: str | None, region: str) -> str | None:
 
 
 def _event(call: Call, status: str, payload: dict | None) -> None:
-    db.session.add(CallEvent(call_id=call.id, status=status[:32], payload=payload or {}))
+    _events(call, (status, payload))
+
+
+def _events(call: Call, *steps: tuple[str, dict | None]) -> None:
+    """Keep steps of a call's history, all in one INSERT (nothing needs their ids)."""
+    rows = [{"call_id": call.id, "status": status[:32], "payload": payload or {}} for status, payload in steps]
+    db.session.execute(insert(CallEvent), rows)
 
 
 def _tell(call: Call, event: str) -> None:
@@ -132,14 +138,7 @@ def record_inbound_call(
     except IntegrityError:
         # The same webhook, retried (or twice at once): the first delivery stored the call.
         return find_call(provider_sid), False
-    # Both steps in one statement; nothing here needs their ids.
-    db.session.execute(
-        insert(CallEvent),
-        [
-            {"call_id": call.id, "status": "incoming", "payload": payload or {}},
-            {"call_id": call.id, "status": f"route:{route}"[:32], "payload": {}},
-        ],
-    )
+    _events(call, ("incoming", payload), (f"route:{route}", None))
     if route is Route.QUEUE:
         _tell(call, "waiting")
     db.session.flush()
