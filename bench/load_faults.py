@@ -1,4 +1,5 @@
-"""Faults the load run can inject while the office is busy: an RQ worker killed in the middle of a job.
+"""Faults the load run can inject while the office is busy (an RQ worker killed in the middle of a job), and its
+looks into the web workers' memory (``bench/memory_trace.py``, ``bench/memory_census.py``).
 
 ``python -m bench.load_run --kill-worker-at MINUTES`` kills "rq worker 2" (SIGKILL: no warm shutdown, no
 cleanup) at that point of the measured period, at a moment RQ says it is running a job of the office's own work
@@ -23,6 +24,7 @@ VICTIM = "rq worker 2"
 BUSY_WAIT_SECONDS = 90.0
 # Jobs whose loss would lose something an office cares about, unlike the periodic pushes and sweeps.
 OFFICE_WORK = ("dispatch.tasks.dispatch_job", "notifications.tasks.send_text", "feedback.tasks.ask_for_feedback")
+CENSUS_EVERY_SECONDS = 300.0
 
 
 def current_job(redis, pid: int) -> tuple[str | None, str | None]:
@@ -84,7 +86,7 @@ def job_fate(redis, killed: dict) -> dict:
 
 
 class Interventions:
-    """What the run does to the office at set times: tracemalloc snapshots of the web workers, a worker killed."""
+    """What the run does to the office at set times: looks at the web workers' memory, a worker killed."""
 
     def __init__(self, args, topology: dict, warm: float, until: float, restart):
         self.topology = topology
@@ -94,8 +96,12 @@ class Interventions:
         self.threads: list[threading.Thread] = []
         self.snapshots_asked = 0
         self.restarted = False
+        self.census = args.census_memory
         if args.trace_memory:
             self.due += [(warm, "snapshot"), ((warm + until) / 2, "snapshot"), (until, "snapshot")]
+        elif args.census_memory:
+            steps = max(1, round((until - warm) / CENSUS_EVERY_SECONDS))
+            self.due += [(warm + (until - warm) * i / steps, "snapshot") for i in range(steps + 1)]
         if args.kill_worker_at is not None:
             self.due.append((warm + args.kill_worker_at * 60, "kill"))
         self.due.sort()
@@ -121,17 +127,24 @@ class Interventions:
         for thread in self.threads:
             thread.join()
         self.tick(float("inf"))  # the successor of a worker killed just now
-        from bench.memory_trace import snapshots
         from tests.support.servers import wait_until
 
+        asked = self.snapshots_asked
         for name, folder, _ in self.web_workers():
-            wait_until(lambda f=folder: len(snapshots(f)) >= self.snapshots_asked, timeout=300, what=f"{name}'s trace")
+            wait_until(lambda f=folder: len(self.written(f)) >= asked, timeout=300, what=f"{name}'s memory look")
 
     def _kill(self) -> None:
         self.figures["worker_killed"] = kill_worker_mid_job(self.topology)
 
+    def written(self, folder: Path) -> list[Path]:
+        """The snapshots or censuses a web worker has written, oldest first."""
+        from bench.memory_census import censuses
+        from bench.memory_trace import snapshots
+
+        return censuses(folder) if self.census else snapshots(folder)
+
     def snapshot(self) -> None:
-        """Ask every web worker for a tracemalloc snapshot; ``finish`` waits for them (they take a while)."""
+        """Ask every web worker for a snapshot or census; ``finish`` waits for them (a snapshot takes a while)."""
         for _, _, pid in self.web_workers():
             os.kill(pid, signal.SIGUSR2)
         self.snapshots_asked += 1
@@ -146,11 +159,19 @@ class Interventions:
 
     def results(self) -> dict:
         """The kill and the killed job's fate; per web worker, what grew over the run and over its last half."""
-        from bench.memory_trace import snapshots
+        from bench.memory_census import growth
 
         if "worker_killed" in self.figures:
             self.figures["worker_killed"]["job_fate"] = job_fate(self.topology["redis"], self.figures["worker_killed"])
         for name, folder, _ in self.web_workers():
-            last = snapshots(folder)[-1]
-            self.figures.setdefault("memory_trace", {})[name] = json.loads(last.read_text())
+            written = [json.loads(path.read_text()) for path in self.written(folder)]
+            if not self.census:
+                self.figures.setdefault("memory_trace", {})[name] = written[-1]
+                continue
+            parts = [{k: v for k, v in one.items() if k != "types"} for one in written]
+            self.figures.setdefault("memory_census", {})[name] = {
+                "whole_run": growth(written[0], written[-1]),
+                "last_half": growth(written[len(written) // 2], written[-1]),
+                "censuses": parts,
+            }
         return self.figures

@@ -67,6 +67,7 @@ from bench.processes import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "load-run-twilio-token"  # noqa: S105 (the Twilio stand-in on loopback only)
 WEB_THREADS = 100  # CABDESK_WEB_THREADS' default: each open console holds one
+WEB_UNIT = PROJECT_ROOT / "deploy" / "systemd" / "cabdesk-web@.service"
 
 
 # -- the topology ---------------------------------------------------------------------------------
@@ -155,12 +156,12 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         folder.mkdir()
         # Each gunicorn its own control socket ($XDG_RUNTIME_DIR/gunicorn.ctl): one would unlink the other's.
         web_env = {**env, "XDG_RUNTIME_DIR": str(folder)}
-        if args.malloc_arena_max:
-            # glibc gives each thread that meets a locked arena a new one (up to 8 per core): 100 threads fragment.
+        if args.malloc_arena_max:  # 0: glibc's own default (up to 8 arenas per core), to compare
             web_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
         config = None
-        if args.trace_memory:
-            web_env[TRACE_DIR], config = str(folder), "python:bench.memory_trace"
+        if args.trace_memory or args.census_memory:
+            look = "python:bench.memory_trace" if args.trace_memory else "python:bench.memory_census"
+            web_env[TRACE_DIR], config = str(folder), look
             trace_dirs[f"{name} worker"] = folder
         urls.append(stack.enter_context(gunicorn(web_env, folder, "wsgi:app", WEB_THREADS, config)))
         master, worker = gunicorn_pids(folder / "gunicorn.log")
@@ -662,7 +663,7 @@ def table(results: dict) -> str:
 
 
 def intervention_lines(run: dict) -> list[str]:
-    """The worker killed mid-job, and what tracemalloc saw grow in the web workers."""
+    """The worker killed mid-job, and what the census or tracemalloc saw grow in the web workers."""
     lines = []
     killed = run.get("worker_killed")
     if killed:
@@ -670,12 +671,26 @@ def intervention_lines(run: dict) -> list[str]:
             f"{VICTIM} killed (SIGKILL) in job {killed['job_id']} ({killed['job_function']}); the job's fate: "
             f"{killed.get('job_fate')}"
         )
+    for name, counted in (run.get("memory_census") or {}).items():
+        for period, change in (("whole run", counted["whole_run"]), ("last half", counted["last_half"])):
+            lines.append(
+                f"census, {name}, {period} ({change['minutes']:g} min): RSS {change['rss_mb']:+.2f} MB = malloc in use "
+                f"{_signed(change['heap_in_use_mb'])}, malloc free {_signed(change['heap_free_mb'])}, mmapped "
+                f"{_signed(change['mmapped_mb'])}, the rest {_signed(change.get('rest_mb'))} MB; Python blocks "
+                f"{change['python_blocks']:+,}, threads {change['threads']:+}, objects {change['objects']:+,}"
+            )
+            if change["types"]:
+                lines.append("  types that grew: " + ", ".join(f"{name} {n:+,}" for name, n in change["types"]))
     for name, traced in (run.get("memory_trace") or {}).items():
         for period, figures in traced.items():
             lines.append(f"tracemalloc, {name}, {period}: traced memory grew {figures['traced_growth_mb']:+.2f} MB")
             for site in figures["sites"][:8]:
                 lines.append(f"  {site['grew_kb']:+9.1f} kB {site['blocks_grew']:+7} blocks  {site['where'][:300]}")
     return lines
+
+
+def _signed(value) -> str:
+    return "–" if value is None else f"{value:+.2f}"
 
 
 def memory_lines(results: dict) -> list[str]:
@@ -718,6 +733,12 @@ def _slope(value) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
+def unit_arena_max() -> int:
+    """The MALLOC_ARENA_MAX the web unit in deploy/ sets, so the load run measures what an office runs (0: none)."""
+    found = re.search(r"^Environment=MALLOC_ARENA_MAX=(\d+)$", WEB_UNIT.read_text(), flags=re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load_run", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=None, help="minutes measured after the warm-up (3)")
@@ -737,10 +758,17 @@ def main(argv: list[str] | None = None) -> int:
         "--kill-worker-at", type=float, default=None, help="SIGKILL an rq worker mid-job this many minutes in"
     )
     parser.add_argument(
-        "--malloc-arena-max", type=int, default=None, help="glibc's MALLOC_ARENA_MAX for the web processes"
+        "--malloc-arena-max",
+        type=int,
+        default=unit_arena_max(),
+        help="glibc's MALLOC_ARENA_MAX for the web processes (the web unit's; 0: glibc's default)",
     )
-    parser.add_argument(
+    looks = parser.add_mutually_exclusive_group()
+    looks.add_argument(
         "--trace-memory", action="store_true", help="tracemalloc in the web workers: what grew (slows them)"
+    )
+    looks.add_argument(
+        "--census-memory", action="store_true", help="every 5 min, the web workers' memory split into its parts"
     )
     args = parser.parse_args(argv)
     args.minutes = args.minutes if args.minutes is not None else 30.0 if args.soak else 3.0
