@@ -1,13 +1,10 @@
 """The WSGI entry point: ``gunicorn wsgi:app``, ``flask --app wsgi …``."""
 
-import gc
-
 from core.app import create_app
 from core.extensions import socketio
+from core.memory import settle_after_startup
 
 app = create_app()
-# What the app built lives as long as the process: the collector's full passes need not walk it again, so they
-# come often enough to free a shift's cyclic garbage early (the soaks in bench/README.md; the pop did not change).
-gc.freeze()
+settle_after_startup()  # the app lives as long as the process (core/memory.py; the soaks in bench/README.md)
 
 __all__ = ["app", "socketio"]

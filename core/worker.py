@@ -10,11 +10,10 @@ every Cabdesk job is safe to run again and the sweeps pick up what a dead worker
 
 from __future__ import annotations
 
-import gc
-
 from rq import SimpleWorker
 
 from core.jobs import worker_app
+from core.memory import settle_after_startup
 
 
 class CabdeskWorker(SimpleWorker):
@@ -23,7 +22,7 @@ class CabdeskWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         worker_app()  # import and build now, not in the first job
-        gc.freeze()  # as in wsgi.py: the app lives as long as the worker, the collector need not walk it
+        settle_after_startup()  # as in wsgi.py: the app lives as long as the worker
 
     def heartbeat(self, timeout: int | None = None, pipeline=None):
         """Tell Redis this worker lives; register it again if Redis came back without its data."""

@@ -1,0 +1,42 @@
+"""A long-running process's memory: set up once the app is built, in the web processes and the RQ workers."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("cabdesk.memory")
+FULL_COLLECTION = 2
+_trim: Callable[[int], int] | None = None
+
+
+def settle_after_startup() -> None:
+    """Freeze what startup built, and give the heap's free pages back to the system after every full collection."""
+    # What the app built lives as long as the process: full collections need not walk it again, so they come often
+    # enough to free a shift's cyclic garbage early.
+    global _trim
+    gc.freeze()
+    _trim = _trim or malloc_trim()
+    if _trim is not None and _trim_after_full_collection not in gc.callbacks:
+        gc.callbacks.append(_trim_after_full_collection)
+
+
+def malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    try:
+        function = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _trim_after_full_collection(phase: str, info: dict) -> None:
+    # glibc keeps the pages of chunks freed in the middle of its heap resident until malloc_trim, so a web process
+    # with many threads creeps up over a shift (bench/README.md, the soaks). Ruby's collector trims after each major
+    # collection for the same reason. It walks the free chunks of glibc's arenas.
+    if phase == "stop" and info.get("generation") == FULL_COLLECTION and _trim is not None:
+        _trim(0)
