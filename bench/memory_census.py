@@ -10,6 +10,7 @@ so ``post_worker_init`` below runs in the web worker once the app is loaded. Eac
 - ``python_blocks``: the live blocks of Python's small-object allocator (``sys.getallocatedblocks``): Python
   objects piling up show here first;
 - ``threads``: each thread the process has started holds a stack (and, uncapped, may get an arena);
+- ``full_collections``: the collector's full passes so far, each followed by a trim (``core/memory.py``);
 - ``objects`` and ``types``: the objects the garbage collector tracks, by type, outside the frozen startup heap
   (``gc.freeze()`` in wsgi.py), so the census counts only what the shift created.
 
@@ -83,6 +84,7 @@ def census() -> dict:
         "mmapped_mb": None if heap is None else round(heap.hblkhd / MB, 2),
         "python_blocks": sys.getallocatedblocks(),
         "threads": threading.active_count(),
+        "full_collections": gc.get_stats()[2]["collections"],
         "objects": total,
         "types": dict(types.most_common(150)),
     }
@@ -96,6 +98,7 @@ def censuses(folder: Path) -> list[Path]:
 def growth(first: dict, last: dict, top: int = 8) -> dict:
     """What changed from one census to another: each part, and the object types whose count grew most."""
     parts = ("rss_mb", "heap_in_use_mb", "heap_free_mb", "mmapped_mb", "python_blocks", "threads", "objects")
+    parts += ("full_collections",)
     changed = {
         part: None if first.get(part) is None or last.get(part) is None else round(last[part] - first[part], 2)
         for part in parts
