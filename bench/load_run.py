@@ -678,7 +678,8 @@ def intervention_lines(run: dict) -> list[str]:
                 f"{_signed(change['heap_in_use_mb'])}, malloc free {_signed(change['heap_free_mb'])}, mmapped "
                 f"{_signed(change['mmapped_mb'])}, the rest {_signed(change.get('rest_mb'))} MB; Python blocks "
                 f"{change['python_blocks']:+,}, threads {change['threads']:+}, objects {change['objects']:+,}; "
-                f"full collections {change.get('full_collections') or 0:+}"
+                f"full collections {change.get('full_collections') or 0:+}, compiled statements "
+                f"{change.get('compiled_statements') or 0:+}"
             )
             if change["types"]:
                 lines.append("  types that grew: " + ", ".join(f"{name} {n:+,}" for name, n in change["types"]))

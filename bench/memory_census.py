@@ -11,6 +11,7 @@ so ``post_worker_init`` below runs in the web worker once the app is loaded. Eac
   objects piling up show here first;
 - ``threads``: each thread the process has started holds a stack (and, uncapped, may get an arena);
 - ``full_collections``: the collector's full passes so far, each followed by a trim (``core/memory.py``);
+- ``compiled_statements``: SQLAlchemy's cache of compiled SQL, which fills up to its bound as new shapes come;
 - ``objects`` and ``types``: the objects the garbage collector tracks, by type, outside the frozen startup heap
   (``gc.freeze()`` in wsgi.py), so the census counts only what the shift created.
 
@@ -58,11 +59,12 @@ def post_worker_init(worker) -> None:
     """gunicorn hook: write a census of the web worker's memory on every SIGUSR2."""
     folder = Path(os.environ[TRACE_DIR])
     count = [0]
+    app = worker.wsgi  # the Flask app gunicorn loaded (wsgi:app)
 
     def write() -> None:
         count[0] += 1
         partial = folder / f"census-{count[0]}.partial"
-        partial.write_text(json.dumps(census()))
+        partial.write_text(json.dumps(census() | {"compiled_statements": _compiled_statements(app)}))
         partial.rename(folder / f"census-{count[0]}.json")  # whole files only: the run waits for the name
 
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=write, name="memory census").start())
@@ -98,7 +100,7 @@ def censuses(folder: Path) -> list[Path]:
 def growth(first: dict, last: dict, top: int = 8) -> dict:
     """What changed from one census to another: each part, and the object types whose count grew most."""
     parts = ("rss_mb", "heap_in_use_mb", "heap_free_mb", "mmapped_mb", "python_blocks", "threads", "objects")
-    parts += ("full_collections",)
+    parts += ("full_collections", "compiled_statements")
     changed = {
         part: None if first.get(part) is None or last.get(part) is None else round(last[part] - first[part], 2)
         for part in parts
@@ -112,6 +114,15 @@ def growth(first: dict, last: dict, top: int = 8) -> dict:
     changed["types"] = [(name, n) for name, n in grew.most_common(top) if n > 0]
     changed["minutes"] = round((last["at"] - first["at"]) / 60, 1)
     return changed
+
+
+def _compiled_statements(app) -> int | None:
+    """How many compiled statements SQLAlchemy's cache holds (an LRU of ``query_cache_size``, 500 by default)."""
+    from core.extensions import db
+
+    with app.app_context():
+        cache = db.engine._compiled_cache
+    return None if cache is None else len(cache)
 
 
 def _rss_bytes() -> int:
