@@ -104,7 +104,7 @@ class SocketIOOnItsPath:
     """WSGI: only Socket.IO's path goes through engine.io's middleware; pages, the API and webhooks go to Flask.
 
     Under gunicorn that middleware defines a new class for every request it sees (``engineio.middleware``'s
-    ``Input``), garbage that only a full collection frees: hundreds a second with 5,000 drivers reporting.
+    ``Input``), cyclic garbage the collector has to find: hundreds a second with 5,000 drivers reporting.
     """
 
     def __init__(self, socketio_middleware):

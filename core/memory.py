@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import logging
 from collections.abc import Callable
 
-log = logging.getLogger("cabdesk.memory")
 FULL_COLLECTION = 2
 _trim: Callable[[int], int] | None = None
 
@@ -35,8 +33,8 @@ def malloc_trim() -> Callable[[int], int] | None:
 
 
 def _trim_after_full_collection(phase: str, info: dict) -> None:
-    # glibc keeps the pages of chunks freed in the middle of its heap resident until malloc_trim, so a web process
-    # with many threads creeps up over a shift (bench/README.md, the soaks). Ruby's collector trims after each major
-    # collection for the same reason. It walks the free chunks of glibc's arenas.
+    # glibc keeps the pages of chunks freed in the middle of its heap resident until malloc_trim, so after a burst
+    # (a year's report, a big import) a process would keep its peak for good. Ruby's collector trims after each major
+    # collection for the same reason. It walks the free chunks of glibc's arenas: a fraction of a millisecond.
     if phase == "stop" and info.get("generation") == FULL_COLLECTION and _trim is not None:
         _trim(0)
