@@ -7,18 +7,6 @@ import gc
 from collections.abc import Callable
 
 FULL_COLLECTION = 2
-_trim: Callable[[int], int] | None = None
-
-
-def settle_after_startup() -> None:
-    """Freeze what startup built, and give the heap's free pages back to the system after every full collection."""
-    # What the app built lives as long as the process: full collections need not walk it again, so they come often
-    # enough to free a shift's cyclic garbage early.
-    global _trim
-    gc.freeze()
-    _trim = _trim or malloc_trim()
-    if _trim is not None and _trim_after_full_collection not in gc.callbacks:
-        gc.callbacks.append(_trim_after_full_collection)
 
 
 def malloc_trim() -> Callable[[int], int] | None:
@@ -32,9 +20,21 @@ def malloc_trim() -> Callable[[int], int] | None:
     return function
 
 
+_TRIM = malloc_trim()
+
+
+def settle_after_startup() -> None:
+    """Freeze what startup built, and give the heap's free pages back to the system after every full collection."""
+    # What the app built lives as long as the process: full collections need not walk it again, so they come often
+    # enough to free a shift's cyclic garbage early.
+    gc.freeze()
+    if _TRIM is not None and _trim_after_full_collection not in gc.callbacks:
+        gc.callbacks.append(_trim_after_full_collection)
+
+
 def _trim_after_full_collection(phase: str, info: dict) -> None:
     # glibc keeps the pages of chunks freed in the middle of its heap resident until malloc_trim, so after a burst
     # (a year's report, a big import) a process would keep its peak for good. Ruby's collector trims after each major
     # collection for the same reason. It walks the free chunks of glibc's arenas: a fraction of a millisecond.
-    if phase == "stop" and info.get("generation") == FULL_COLLECTION and _trim is not None:
-        _trim(0)
+    if phase == "stop" and info["generation"] == FULL_COLLECTION:
+        _TRIM(0)
