@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.memory_census import censuses
+from bench.memory_trace import snapshots
 from bench.processes import log
 
 VICTIM = "rq worker 2"
@@ -97,6 +99,7 @@ class Interventions:
         self.snapshots_asked = 0
         self.restarted = False
         self.census = args.census_memory
+        self.written = censuses if args.census_memory else snapshots  # a web worker's files, oldest first
         if args.trace_memory:
             self.due += [(warm, "snapshot"), ((warm + until) / 2, "snapshot"), (until, "snapshot")]
         elif args.census_memory:
@@ -135,13 +138,6 @@ class Interventions:
 
     def _kill(self) -> None:
         self.figures["worker_killed"] = kill_worker_mid_job(self.topology)
-
-    def written(self, folder: Path) -> list[Path]:
-        """The snapshots or censuses a web worker has written, oldest first."""
-        from bench.memory_census import censuses
-        from bench.memory_trace import snapshots
-
-        return censuses(folder) if self.census else snapshots(folder)
 
     def snapshot(self) -> None:
         """Ask every web worker for a snapshot or census; ``finish`` waits for them (a snapshot takes a while)."""

@@ -691,10 +691,6 @@ def intervention_lines(run: dict) -> list[str]:
     return lines
 
 
-def _signed(value) -> str:
-    return "–" if value is None else f"{value:+.2f}"
-
-
 def memory_lines(results: dict) -> list[str]:
     """The memory table, after a headline: the highest peak and steepest slope of each kind against the targets."""
     run = results["run"]
@@ -709,7 +705,7 @@ def memory_lines(results: dict) -> list[str]:
         slope_verdict = "not judged under 10 min" if not judged else "met" if all(judged) else "MISSED"
         lines.append(
             f"memory, {kind}: peak {_ms(peak)} MB (≤ {TARGETS_MB[kind]:.0f}: {peak_verdict}), "
-            f"steepest slope {_slope(slope)} MB / 10 min (< {SLOPE_TARGET_MB_PER_10_MIN:g}: {slope_verdict})"
+            f"steepest slope {_signed(slope)} MB / 10 min (< {SLOPE_TARGET_MB_PER_10_MIN:g}: {slope_verdict})"
         )
     lines.append(
         f"{'memory (RSS)':32} {'warm MB':>8} {'end MB':>8} {'peak MB':>8} {'target':>8} {'slope MB/10min':>15} "
@@ -720,8 +716,8 @@ def memory_lines(results: dict) -> list[str]:
         verdict = "" if mem["peak_met"] is None else " met" if mem["peak_met"] else " MISSED"
         lines.append(
             f"{name[:32]:32} {_ms(mem['warm_start_mb']):>8} {_ms(mem['end_mb']):>8} {_ms(mem['peak_mb']):>8} "
-            f"{(f'≤ {target:.0f}' if target else '–'):>8} {_slope(mem['slope_mb_per_10_min']):>15} "
-            f"{_slope(mem.get('last_half_slope_mb_per_10_min')):>10}{verdict}"
+            f"{(f'≤ {target:.0f}' if target else '–'):>8} {_signed(mem['slope_mb_per_10_min']):>15} "
+            f"{_signed(mem.get('last_half_slope_mb_per_10_min')):>10}{verdict}"
         )
     warm = max((m["warm_seconds"] for m in run["memory"].values()), default=0)
     lines.append(
@@ -731,7 +727,7 @@ def memory_lines(results: dict) -> list[str]:
     return lines
 
 
-def _slope(value) -> str:
+def _signed(value) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 

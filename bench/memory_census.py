@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.load_memory import rss_mb
 from bench.memory_trace import TRACE_DIR
 
 MB = 2**20
@@ -64,14 +65,14 @@ def post_worker_init(worker) -> None:
     def write() -> None:
         count[0] += 1
         partial = folder / f"census-{count[0]}.partial"
-        partial.write_text(json.dumps(census() | {"compiled_statements": _compiled_statements(app)}))
+        partial.write_text(json.dumps(census(app)))
         partial.rename(folder / f"census-{count[0]}.json")  # whole files only: the run waits for the name
 
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=write, name="memory census").start())
     worker.log.info("memory census on: SIGUSR2 writes one to %s", folder)
 
 
-def census() -> dict:
+def census(app) -> dict:
     """This process's memory, split into the parts that can grow (see the module's docstring)."""
     heap = _mallinfo2()
     objects = gc.get_objects()  # generations 0–2: the permanent (frozen) generation is left out
@@ -80,13 +81,14 @@ def census() -> dict:
     del objects
     return {
         "at": time.time(),
-        "rss_mb": round(_rss_bytes() / MB, 2),
+        "rss_mb": round(rss_mb(os.getpid()), 2),
         "heap_in_use_mb": None if heap is None else round(heap.uordblks / MB, 2),
         "heap_free_mb": None if heap is None else round(heap.fordblks / MB, 2),
         "mmapped_mb": None if heap is None else round(heap.hblkhd / MB, 2),
         "python_blocks": sys.getallocatedblocks(),
         "threads": threading.active_count(),
         "full_collections": gc.get_stats()[2]["collections"],
+        "compiled_statements": _compiled_statements(app),
         "objects": total,
         "types": dict(types.most_common(150)),
     }
@@ -99,8 +101,17 @@ def censuses(folder: Path) -> list[Path]:
 
 def growth(first: dict, last: dict, top: int = 8) -> dict:
     """What changed from one census to another: each part, and the object types whose count grew most."""
-    parts = ("rss_mb", "heap_in_use_mb", "heap_free_mb", "mmapped_mb", "python_blocks", "threads", "objects")
-    parts += ("full_collections", "compiled_statements")
+    parts = (
+        "rss_mb",
+        "heap_in_use_mb",
+        "heap_free_mb",
+        "mmapped_mb",
+        "python_blocks",
+        "threads",
+        "objects",
+        "full_collections",
+        "compiled_statements",
+    )
     changed = {
         part: None if first.get(part) is None or last.get(part) is None else round(last[part] - first[part], 2)
         for part in parts
@@ -123,11 +134,6 @@ def _compiled_statements(app) -> int | None:
     with app.app_context():
         cache = db.engine._compiled_cache
     return None if cache is None else len(cache)
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _mallinfo2() -> _MallInfo2 | None:
