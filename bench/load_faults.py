@@ -164,7 +164,7 @@ class Interventions:
             if not self.census:
                 self.figures.setdefault("memory_trace", {})[name] = written[-1]
                 continue
-            parts = [{k: v for k, v in one.items() if k != "types"} for one in written]
+            parts = [{k: v for k, v in one.items() if k not in ("types", "statements")} for one in written]
             self.figures.setdefault("memory_census", {})[name] = {
                 "whole_run": growth(written[0], written[-1]),
                 "last_half": growth(written[len(written) // 2], written[-1]),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes.util
 import json
 import os
 import platform
@@ -67,6 +68,7 @@ from bench.processes import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "load-run-twilio-token"  # noqa: S105 (the Twilio stand-in on loopback only)
 WEB_THREADS = 100  # CABDESK_WEB_THREADS' default: each open console holds one
+JEMALLOC = "libjemalloc.so.2"  # the soname: the dynamic linker finds it where the system keeps it
 WEB_UNIT = PROJECT_ROOT / "deploy" / "systemd" / "cabdesk-web@.service"
 
 
@@ -158,6 +160,9 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         web_env = {**env, "XDG_RUNTIME_DIR": str(folder)}
         if args.malloc_arena_max:  # 0: glibc's own default (up to 8 arenas per core), to compare
             web_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+        if args.jemalloc_web_b and name == "web B":
+            web_env |= jemalloc_env(args.malloc_arena_max)
+            name = "web B (jemalloc)"
         config = None
         if args.trace_memory or args.census_memory:
             look = "python:bench.memory_trace" if args.trace_memory else "python:bench.memory_census"
@@ -662,6 +667,9 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+STATEMENT_CHARS = 300  # of a new compiled statement, in the table: the whole one is in the run's JSON
+
+
 def intervention_lines(run: dict) -> list[str]:
     """The worker killed mid-job, and what the census or tracemalloc saw grow in the web workers."""
     lines = []
@@ -683,6 +691,8 @@ def intervention_lines(run: dict) -> list[str]:
             )
             if change["types"]:
                 lines.append("  types that grew: " + ", ".join(f"{name} {n:+,}" for name, n in change["types"]))
+            for statement in change.get("new_statements", ()):
+                lines.append(f"  new statement: {statement[:STATEMENT_CHARS]}")
     for name, traced in (run.get("memory_trace") or {}).items():
         for period, figures in traced.items():
             lines.append(f"tracemalloc, {name}, {period}: traced memory grew {figures['traced_growth_mb']:+.2f} MB")
@@ -731,6 +741,14 @@ def _signed(value) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
+def jemalloc_env(arenas: int) -> dict[str, str]:
+    """The environment that runs a process on jemalloc (Debian's libjemalloc2, which redis-tools brings) instead of
+    glibc's malloc, with as many arenas as glibc is allowed, so the two differ only in the allocator."""
+    if ctypes.util.find_library("jemalloc") is None:
+        raise SystemExit("--jemalloc-web-b: no libjemalloc on this machine (Debian: apt-get install libjemalloc2)")
+    return {"LD_PRELOAD": JEMALLOC} | ({"MALLOC_CONF": f"narenas:{arenas}"} if arenas else {})
+
+
 def unit_arena_max() -> int:
     """The MALLOC_ARENA_MAX the web unit in deploy/ sets, so the load run measures what an office runs (0: none)."""
     found = re.search(r"^Environment=MALLOC_ARENA_MAX=(\d+)$", WEB_UNIT.read_text(), flags=re.MULTILINE)
@@ -760,6 +778,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=unit_arena_max(),
         help="glibc's MALLOC_ARENA_MAX for the web processes (the web unit's; 0: glibc's default)",
+    )
+    parser.add_argument(
+        "--jemalloc-web-b", action="store_true", help="web B on jemalloc, web A on glibc: the allocators side by side"
     )
     looks = parser.add_mutually_exclusive_group()
     looks.add_argument(

@@ -5,13 +5,15 @@ so ``post_worker_init`` below runs in the web worker once the app is loaded. Eac
 ``$CABDESK_BENCH_TRACE_DIR/census-N.json``, which splits the resident memory into the parts that can grow:
 
 - ``heap_in_use_mb`` / ``heap_free_mb``: glibc's malloc, every arena (``mallinfo2``). Free bytes that keep growing
-  beside a flat in-use figure are fragmentation, not a leak;
-- ``mmapped_mb``: malloc's blocks big enough for a mapping of their own;
+  beside a flat in-use figure are fragmentation, not a leak. Under jemalloc (``LD_PRELOAD``, the load run's
+  ``--jemalloc-web-b``) its own figures instead: bytes allocated, and what it keeps resident beyond them;
+- ``mmapped_mb``: glibc's blocks big enough for a mapping of their own (jemalloc: counted in the two above);
 - ``python_blocks``: the live blocks of Python's small-object allocator (``sys.getallocatedblocks``): Python
   objects piling up show here first;
 - ``threads``: each thread the process has started holds a stack (and, uncapped, may get an arena);
 - ``full_collections``: the collector's full passes so far, each followed by a trim (``core/memory.py``);
-- ``compiled_statements``: SQLAlchemy's cache of compiled SQL, which fills up to its bound as new shapes come;
+- ``compiled_statements``: SQLAlchemy's cache of compiled SQL, which fills up to its bound as new shapes come, and
+  ``statements``: their SQL, so two censuses tell which shapes arrived between them;
 - ``objects`` and ``types``: the objects the garbage collector tracks, by type, outside the frozen startup heap
   (``gc.freeze()`` in wsgi.py), so the census counts only what the shift created.
 
@@ -74,7 +76,8 @@ def post_worker_init(worker) -> None:
 
 def census(app) -> dict:
     """This process's memory, split into the parts that can grow (see the module's docstring)."""
-    heap = _mallinfo2()
+    heap = _heap()
+    statements = _compiled_statements(app)
     objects = gc.get_objects()  # generations 0–2: the permanent (frozen) generation is left out
     types = Counter(type(thing).__qualname__ for thing in objects)
     total = len(objects)
@@ -82,13 +85,12 @@ def census(app) -> dict:
     return {
         "at": time.time(),
         "rss_mb": round(rss_mb(os.getpid()), 2),
-        "heap_in_use_mb": None if heap is None else round(heap.uordblks / MB, 2),
-        "heap_free_mb": None if heap is None else round(heap.fordblks / MB, 2),
-        "mmapped_mb": None if heap is None else round(heap.hblkhd / MB, 2),
+        **heap,
         "python_blocks": sys.getallocatedblocks(),
         "threads": threading.active_count(),
         "full_collections": gc.get_stats()[2]["collections"],
-        "compiled_statements": _compiled_statements(app),
+        "compiled_statements": len(statements),
+        "statements": statements,
         "objects": total,
         "types": dict(types.most_common(150)),
     }
@@ -123,23 +125,56 @@ def growth(first: dict, last: dict, top: int = 8) -> dict:
     grew = Counter(last["types"])
     grew.subtract(first["types"])
     changed["types"] = [(name, n) for name, n in grew.most_common(top) if n > 0]
+    changed["new_statements"] = sorted(set(last.get("statements", ())) - set(first.get("statements", ())))
     changed["minutes"] = round((last["at"] - first["at"]) / 60, 1)
     return changed
 
 
-def _compiled_statements(app) -> int | None:
-    """How many compiled statements SQLAlchemy's cache holds (an LRU of ``query_cache_size``, 500 by default)."""
+def _compiled_statements(app) -> list[str]:
+    """The SQL of each statement in SQLAlchemy's compiled cache (an LRU of ``query_cache_size``, 500 by default)."""
     from core.extensions import db
 
     with app.app_context():
         cache = db.engine._compiled_cache
-    return None if cache is None else len(cache)
+    entries = [] if cache is None else list(cache.values())
+    return sorted(" ".join(str(compiled).split()) for compiled in entries)
 
 
-def _mallinfo2() -> _MallInfo2 | None:
+def _heap() -> dict:
+    """The C heap's figures, MB: jemalloc's where it is preloaded, else glibc's (None where neither answers)."""
+    process = ctypes.CDLL(None)
+    if hasattr(process, "mallctl"):
+        return {"allocator": "jemalloc", **_jemalloc(process.mallctl)}
     try:
-        function = ctypes.CDLL(None).mallinfo2  # glibc 2.33 and later
+        mallinfo2 = process.mallinfo2  # glibc 2.33 and later
     except AttributeError:
-        return None
-    function.restype = _MallInfo2
-    return function()
+        return {"allocator": None, "heap_in_use_mb": None, "heap_free_mb": None, "mmapped_mb": None}
+    mallinfo2.restype = _MallInfo2
+    heap = mallinfo2()
+    return {
+        "allocator": "glibc",
+        "heap_in_use_mb": round(heap.uordblks / MB, 2),
+        "heap_free_mb": round(heap.fordblks / MB, 2),
+        "mmapped_mb": round(heap.hblkhd / MB, 2),
+    }
+
+
+def _jemalloc(mallctl) -> dict:
+    size = ctypes.c_size_t
+    mallctl.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(size), ctypes.c_void_p, size]
+    mallctl.restype = ctypes.c_int
+    epoch = ctypes.c_uint64(1)  # jemalloc's statistics are a snapshot, refreshed by writing the epoch
+    mallctl(b"epoch", None, None, ctypes.byref(epoch), ctypes.sizeof(epoch))
+
+    def read(name: bytes) -> int:
+        value, length = size(0), size(ctypes.sizeof(size))
+        if mallctl(name, ctypes.byref(value), ctypes.byref(length), None, 0):
+            raise OSError(f"jemalloc has no {name.decode()}")
+        return value.value
+
+    allocated, resident = read(b"stats.allocated"), read(b"stats.resident")
+    return {
+        "heap_in_use_mb": round(allocated / MB, 2),
+        "heap_free_mb": round((resident - allocated) / MB, 2),  # dirty pages not yet decayed, metadata, slack
+        "mmapped_mb": 0.0,
+    }
