@@ -76,7 +76,7 @@ def post_worker_init(worker) -> None:
 
 def census(app) -> dict:
     """This process's memory, split into the parts that can grow (see the module's docstring)."""
-    heap = _heap()
+    heap = c_heap()
     statements = _compiled_statements(app)
     objects = gc.get_objects()  # generations 0–2: the permanent (frozen) generation is left out
     types = Counter(type(thing).__qualname__ for thing in objects)
@@ -140,7 +140,7 @@ def _compiled_statements(app) -> list[str]:
     return sorted(" ".join(str(compiled).split()) for compiled in entries)
 
 
-def _heap() -> dict:
+def c_heap() -> dict:
     """The C heap's figures, MB: jemalloc's where it is preloaded, else glibc's (None where neither answers)."""
     process = ctypes.CDLL(None)
     if hasattr(process, "mallctl"):

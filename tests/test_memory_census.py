@@ -1,0 +1,51 @@
+"""The memory census (bench/memory_census.py) reads the C heap of the allocator the process runs on.
+
+The soaks compare glibc's malloc with jemalloc side by side (``--jemalloc-web-b``); a census that read glibc's
+figures in a jemalloc process would report an empty heap and put the whole growth under "the rest".
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import subprocess
+import sys
+
+from bench.load_run import JEMALLOC
+from config import PROJECT_ROOT
+
+# Heap figures before and after 30 MB in 3,000-byte blocks: above Python's small objects and below glibc's mmap
+# threshold, so both allocators serve them from their heaps.
+GROW_THE_HEAP = """
+import json, sys
+sys.path.insert(0, {root!r})
+from bench.memory_census import c_heap
+before = c_heap()
+blocks = [bytearray(3000) for _ in range(10000)]
+print(json.dumps({{"before": before, "after": c_heap()}}))
+"""
+
+
+def heap_grown(**env: str) -> dict:
+    """The census's heap figures in a fresh interpreter, before and after it allocates 30 MB."""
+    script = GROW_THE_HEAP.format(root=str(PROJECT_ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=os.environ | env
+    )
+    return json.loads(done.stdout)
+
+
+def test_the_census_reads_glibcs_heap_in_an_ordinary_process():
+    figures = heap_grown()
+    assert figures["after"]["allocator"] == "glibc"
+    assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
+
+
+def test_the_census_reads_jemallocs_own_figures_where_it_is_preloaded():
+    assert ctypes.util.find_library("jemalloc"), "libjemalloc2 comes with Debian's redis-tools (make system-test)"
+    figures = heap_grown(LD_PRELOAD=JEMALLOC, MALLOC_CONF="narenas:2")
+    assert figures["after"]["allocator"] == "jemalloc"
+    # glibc's mallinfo2 would see none of it: jemalloc serves every malloc of the process.
+    assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
+    assert figures["after"]["heap_free_mb"] >= 0
