@@ -16,13 +16,13 @@ the bad ones. A row whose address has no coordinates is placed from the offline 
 address text *is* a place's name (``تجریش`` → Tajrish), otherwise the subscriber goes in without the
 address and its text is appended to their notes ("needs a pin"), so nothing is lost.
 
-Atomicity and speed: every row is checked in Python first (numbers, lengths, points, zones, who owns
-the numbers — one ``IN`` query per chunk of rows), so that only rows the database itself refuses can
-fail late. A chunk (``chunk_size`` rows) is written inside one SAVEPOINT: a flush of the changes to
-subscribers already in the book, then the new subscribers, numbers and addresses as three multi-row
-INSERTs. If the database refuses any of it, the chunk is rolled back to its SAVEPOINT and written again
-one row per SAVEPOINT, so the refused row leaves no trace (no subscriber, number or address) and the
-others go in. An import never half-applies a row.
+Atomicity and speed: every row is checked in Python first (numbers, lengths, points and zones in
+``crm.import_rows``; who owns the numbers — one ``IN`` query per chunk of rows), so that only rows the
+database itself refuses can fail late. A chunk (``chunk_size`` rows) is written inside one SAVEPOINT: a
+flush of the changes to subscribers already in the book, then the new subscribers, numbers and addresses
+as three multi-row INSERTs. If the database refuses any of it, the chunk is rolled back to its SAVEPOINT
+and written again one row per SAVEPOINT, so the refused row leaves no trace (no subscriber, number or
+address) and the others go in. An import never half-applies a row.
 
 Transactions: like the rest of the subscriber book this only flushes, and the caller commits once at
 the end (the whole file is one transaction). With ``commit_chunks=True`` every completed chunk is
@@ -38,47 +38,27 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-import phonenumbers
 from flask import current_app
-from geopy.distance import geodesic
-from shapely.geometry import Point
-from shapely.ops import nearest_points
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import selectinload
 
-from config import LOCALES
 from core.database import ensure_transaction, savepoint
 from core.extensions import db
 from core.models import utcnow
-from core.text import ascii_digits, normalize_persian
-from crm.import_file import clean_cell, map_header, one_line, read_records, strip_control
+from core.text import normalize_persian
+from crm.import_file import map_header, read_records
+from crm.import_rows import Row, RowReader, too_long
 from crm.merge import SAME_PLACE_DEGREES, TIER_RANK
 from crm.models import Address, Subscriber, SubscriberPhone, Tier
-from crm.phones import PhoneNumberError, to_e164
-from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX, search_key_of
-from geo.gazetteer import places_by_name, search_text
-from geo.points import PointError, check_in_service_area, check_point, service_area_km
-from geo.zones import ZoneIndex, _from_km, _to_km, zone_index
+from crm.services import NOTES_MAX, search_key_of
 
 CHUNK_SIZE = 1000
-BARRED_REASON_MAX = 500
 IMPORTED, MERGED, REJECTED = "imported", "merged", "rejected"
-
-# Column names people use, folded by _header_key. "phone" may appear in several columns.
-LANGUAGES = {"fa": "fa", "farsi": "fa", "persian": "fa", "فارسی": "fa", "en": "en", "english": "en", "انگلیسی": "en"}
-TRUE = {"1", "true", "yes", "y", "x", "بله", "آری", "بلی", "دارد"}
-FALSE = {"", "0", "false", "no", "n", "خیر", "نه", "ندارد"}
-DEFAULT_LABEL = {"fa": "نشانی", "en": "Address"}
-NEEDS_A_PIN = {"fa": "نشانی بدون نقشه (نیاز به سنجاق)", "en": "Address (needs a pin)"}
-_MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-
-_PHONE_SPLIT = re.compile(r"[,;/\n\r|،؛]+")
 
 
 @dataclass
@@ -136,245 +116,25 @@ class ImportReport:
         return buffer.getvalue()
 
 
-@dataclass
-class _Row:
-    """One data row, read and checked, with no database object yet (so it can be applied again)."""
-
-    line: int
-    name: str = ""
-    numbers: list[tuple[str, str]] = field(default_factory=list)  # (e164, kind), in file order
-    notes: str = ""
-    language: str | None = None
-    tier: str | None = None
-    barred: bool = False
-    barred_reason: str = ""
-    sms_opt_out: bool = False
-    address: dict | None = None
-    unplaced: str = ""  # an address that could not be placed, for the notes
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _too_long(what: str, text: str, maximum: int) -> str | None:
-    if len(text) > maximum:
-        return f"{what} is {len(text)} characters long (at most {maximum})"
-    return None
-
-
 class _Importer:
+    """Applies the checked rows to the subscriber book, chunk by chunk, remembering what it created."""
+
     def __init__(self, region: str):
-        self.region = region
         self.locale = current_app.config.get("DEFAULT_LOCALE", "fa")
-        self._numbers: dict[str, tuple[str, str] | None] = {}  # one piece of a phone cell → (e164, kind)
-        self._places: dict[str, dict | None] = {}
-        self._names: dict[str, dict] | None = None
+        self.reader = RowReader(region, self.locale)
         self.created: dict[int, int] = {}  # subscriber id → the line that created it
-        self._phone_facts: dict[str, tuple[str, str]] = {}
-        self.zones: ZoneIndex | None = None
-
-    def start_chunk(self) -> None:
-        self.zones = zone_index()
-
-    def _zone(self, lat: float, lon: float) -> int | None:
-        """The zone id of a checked point as geo.zones.zone_for_point picks it; PointError if out of the area.
-
-        It asks one zone index for a whole chunk: zone_for_point and check_in_service_area read the zones'
-        version stamp from the database on every call, which was most of an import's time. (If geo.zones
-        took an index as an argument, this could call it instead of repeating its few lines.)
-        """
-        index = self.zones or zone_index()
-        if index.tree is not None:
-            point = Point(lon, lat)
-            hits = [index.entries[i] for i in index.tree.query(point) if index.entries[i].geometry.covers(point)]
-            if hits:
-                return min(hits, key=lambda entry: (entry.area, entry.id)).id
-        if index.union_km is None:
-            return None  # no zones yet: every valid point is in the area
-        # Outside every zone: the distance as geo.zones.km_from_zones measures it, from the same index.
-        nearest = nearest_points(index.union_km, _to_km(Point(lon, lat), index.origin))[0]
-        if geodesic((lat, lon), _from_km(nearest.x, nearest.y, index.origin)).km > service_area_km():
-            check_in_service_area(lat, lon)  # refuses the point, in its own words
-        return None
-
-    def _facts(self, e164: str) -> tuple[str, str]:
-        """crm.phones.phone_kind and display_phone (without spaces) of a number, from one parse, once."""
-        facts = self._phone_facts.get(e164)
-        if facts is None:
-            number = phonenumbers.parse(e164)
-            kind = "mobile" if phonenumbers.number_type(number) in _MOBILE else "landline"
-            display = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-            facts = self._phone_facts[e164] = (kind, display.replace(" ", ""))
-        return facts
 
     def _search_key(self, subscriber: Subscriber | _New) -> None:
         """crm.services.refresh_search_key, with each number's national spelling worked out once.
 
         Parsing numbers was half of an import's time; a test checks both against crm.phones.
         """
-        numbers = [(phone.e164, self._facts(phone.e164)[1]) for phone in subscriber.phones]
+        numbers = [(phone.e164, self.reader.facts(phone.e164)[1]) for phone in subscriber.phones]
         subscriber.search_key = search_key_of(subscriber.name, numbers, subscriber.addresses)
-
-    # -- reading a row (no database writes; zone and gazetteer lookups only) --
-
-    def _number(self, text: str) -> tuple[str, str] | None:
-        if text not in self._numbers:
-            try:
-                e164 = to_e164(text, self.region)
-                self._numbers[text] = (e164, self._facts(e164)[0])
-            except PhoneNumberError:
-                self._numbers[text] = None
-        return self._numbers[text]
-
-    def _phones(self, cells: list[str], row: _Row) -> None:
-        bad = []
-        for cell in cells:
-            for piece in _PHONE_SPLIT.split(strip_control(cell)):
-                piece = piece.strip()
-                if not piece:
-                    continue
-                found = self._number(piece)
-                if found is None and len(piece.split()) > 1:
-                    # "+989123456789 +982122710000": several numbers with spaces between them.
-                    tokens = [t for t in piece.split() if any(ch.isdigit() for ch in ascii_digits(t))]
-                    numbers = [self._number(t) for t in tokens]
-                    if tokens and all(numbers):
-                        for number in numbers:
-                            if number not in row.numbers:
-                                row.numbers.append(number)
-                        continue
-                if found is None:
-                    bad.append(piece)
-                elif found not in row.numbers:
-                    row.numbers.append(found)
-        listed = ", ".join(repr(b) for b in bad)
-        if not row.numbers:
-            row.errors.append(f"no valid phone number ({listed})" if bad else "no phone number")
-        elif bad:
-            row.warnings.append(f"not phone numbers, left out: {listed}")
-
-    def _place(self, text: str) -> dict | None:
-        """The gazetteer place whose name is exactly this address text, if any."""
-        key = search_text(text)
-        if key not in self._places:
-            if self._names is None:
-                self._names = places_by_name()  # one read of the gazetteer per import, not one per address
-            best = self._names.get(key)
-            strong = best is not None
-            if strong:
-                try:
-                    self._zone(best["lat"], best["lon"])
-                except PointError:
-                    strong = False
-            self._places[key] = best if strong else None
-        return self._places[key]
-
-    def _address(self, get, row: _Row) -> None:
-        fields = {
-            "text": one_line(get("address")),
-            "label": one_line(get("address_label")),
-            "unit": one_line(get("unit")),
-            "landmark": one_line(get("landmark")),
-            "driver_notes": one_line(get("driver_notes")),
-        }
-        for name, text in fields.items():
-            problem = _too_long("address" if name == "text" else name, text, ADDRESS_LIMITS[name])
-            if problem:
-                row.errors.append(problem)
-        lat_text, lon_text = (ascii_digits(get(name)).strip() for name in ("lat", "lon"))
-        point = None
-        if lat_text or lon_text:
-            if not (lat_text and lon_text):
-                given, missing = ("latitude", "longitude") if lat_text else ("longitude", "latitude")
-                row.errors.append(f"{given} given without {missing}")
-                return
-            lat_text, lon_text = (re.sub(r"^(-?\d+),(\d+)$", r"\1.\2", t) for t in (lat_text, lon_text))
-            try:
-                point = check_point(lat_text, lon_text)
-                zone_id = self._zone(*point)
-            except PointError as exc:
-                problem = f"coordinates ({lat_text}, {lon_text}): {exc}"
-                if point is not None and self._fits(point[1], point[0]):
-                    problem += "; latitude and longitude look swapped"
-                row.errors.append(problem)
-                return
-        if not fields["text"]:
-            if point is not None:
-                row.warnings.append(f"coordinates ({lat_text}, {lon_text}) without an address text, left out")
-            return
-        if row.errors:
-            return
-        if point is None:
-            place = self._place(fields["text"])
-            if place is None:
-                label = f"{fields['label']}: " if fields["label"] else ""
-                unit = f" ({fields['unit']})" if fields["unit"] else ""
-                row.unplaced = f"{NEEDS_A_PIN.get(self.locale, NEEDS_A_PIN['en'])}: {label}{fields['text']}{unit}"
-                row.warnings.append("address kept in notes, needs a pin")
-                return
-            point = (place["lat"], place["lon"])
-            zone_id = self._zone(*point)
-            where = f"{place['name_fa']} ({place['name_en']})"
-            row.warnings.append(f"address placed at the gazetteer's {where}; check the pin")
-        fields["label"] = fields["label"] or DEFAULT_LABEL.get(self.locale, DEFAULT_LABEL["en"])
-        row.address = {**fields, "lat": point[0], "lon": point[1], "zone_id": zone_id}
-
-    def read_row(self, line: int, cells: list[str], columns: dict[str, list[int]]) -> _Row:
-        def get(name: str) -> str:
-            indexes = columns.get(name)
-            return cells[indexes[0]] if indexes and indexes[0] < len(cells) else ""
-
-        row = _Row(line)
-        row.name = " ".join(filter(None, [one_line(get("name")), one_line(get("last_name"))]))
-        problem = _too_long("name", row.name, NAME_MAX)
-        if problem:
-            row.errors.append(problem)
-        self._phones([cells[i] for i in columns["phone"] if i < len(cells)], row)
-        row.notes = clean_cell(get("notes")).strip()
-        problem = _too_long("notes", row.notes, NOTES_MAX)
-        if problem:
-            row.errors.append(problem)
-
-        language = normalize_persian(get("language"))
-        if language:
-            row.language = LANGUAGES.get(language)
-            if row.language is None or row.language not in LOCALES:
-                row.warnings.append(f"unknown language {get('language').strip()!r}, left as the office's")
-                row.language = None
-        tier = normalize_persian(get("tier"))
-        if tier:
-            row.tier = tier if tier in {t.value for t in Tier} else None
-            if row.tier is None:
-                row.warnings.append(f"unknown tier {get('tier').strip()!r}, ignored")
-        row.barred = self._flag(get("barred"), "barred", row)
-        row.barred_reason = one_line(get("barred_reason"))
-        problem = _too_long("barred_reason", row.barred_reason, BARRED_REASON_MAX)
-        if problem:
-            row.errors.append(problem)
-        if row.barred and not row.barred_reason:
-            row.barred_reason = "barred in the imported list"
-        row.sms_opt_out = self._flag(get("sms_opt_out"), "sms_opt_out", row)
-        self._address(get, row)
-        return row
-
-    def _fits(self, lat: float, lon: float) -> bool:
-        try:
-            self._zone(lat, lon)
-        except PointError:
-            return False
-        return True
-
-    @staticmethod
-    def _flag(value: str, what: str, row: _Row) -> bool:
-        folded = normalize_persian(value)
-        if folded in TRUE:
-            return True
-        if folded not in FALSE:
-            row.warnings.append(f"{what}: {value.strip()!r} is neither yes nor no, read as no")
-        return False
 
     # -- applying a row: in-memory changes only; _write puts a chunk's changes in the database --
 
-    def apply(self, row: _Row, owners: dict[str, Subscriber | _New], news: list[_New]) -> RowResult:
+    def apply(self, row: Row, owners: dict[str, Subscriber | _New], news: list[_New]) -> RowResult:
         if row.errors:
             return RowResult(row.line, REJECTED, reason="; ".join(row.errors))
         targets: list[Subscriber | _New] = []
@@ -393,12 +153,12 @@ class _Importer:
             return self._merge(row, targets[0], owners)
         return self._create(row, owners, news)
 
-    def _create(self, row: _Row, owners: dict, news: list[_New]) -> RowResult:
+    def _create(self, row: Row, owners: dict, news: list[_New]) -> RowResult:
         if not row.name:
             numbers = ", ".join(e164 for e164, _ in row.numbers)
             return RowResult(row.line, REJECTED, reason=f"no name, and no subscriber has these numbers ({numbers})")
         notes = "\n".join(filter(None, [row.notes, row.unplaced]))
-        problem = _too_long("notes with the unplaced address", notes, NOTES_MAX)
+        problem = too_long("notes with the unplaced address", notes, NOTES_MAX)
         if problem:
             return RowResult(row.line, REJECTED, reason=problem)
         subscriber = _New(
@@ -419,7 +179,7 @@ class _Importer:
             owners[e164] = subscriber
         return RowResult(row.line, IMPORTED, warnings=list(row.warnings), _subscriber=subscriber)
 
-    def _merge(self, row: _Row, subscriber: Subscriber | _New, owners: dict) -> RowResult:
+    def _merge(self, row: Row, subscriber: Subscriber | _New, owners: dict) -> RowResult:
         warnings = list(row.warnings)
         notes = subscriber.notes or ""
         for addition in (row.notes, row.unplaced):
@@ -589,8 +349,8 @@ def import_subscribers(
     outer = db.session.begin_nested() if dry_run else None
     try:
         for chunk in _chunks(records, chunk_size):
-            importer.start_chunk()
-            rows = [importer.read_row(line, cells, columns) for line, cells in chunk]
+            importer.reader.start_chunk()
+            rows = [importer.reader.read_row(line, cells, columns) for line, cells in chunk]
             owners = _owners({e164 for row in rows if not row.errors for e164, _ in row.numbers})
             try:
                 with savepoint(), db.session.no_autoflush:
@@ -611,7 +371,7 @@ def import_subscribers(
     return report
 
 
-def _one_by_one(importer: _Importer, rows: list[_Row], owners: dict) -> list[RowResult]:
+def _one_by_one(importer: _Importer, rows: list[Row], owners: dict) -> list[RowResult]:
     """The slow path, after a chunk failed at the database: every row in a SAVEPOINT of its own."""
     results = []
     for row in rows:
