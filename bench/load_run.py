@@ -160,9 +160,11 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         web_env = {**env, "XDG_RUNTIME_DIR": str(folder)}
         if args.malloc_arena_max:  # 0: glibc's own default (up to 8 arenas per core), to compare
             web_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
-        if args.jemalloc_web_b and name == "web B":
+        allocator = args.web_b_allocator if name == "web B" else args.allocator
+        if allocator == "jemalloc":
             web_env |= jemalloc_env(args.malloc_arena_max)
-            name = "web B (jemalloc)"
+        if args.web_b_allocator != args.allocator:  # side by side: the table names each one's allocator
+            name = f"{name} ({allocator})"
         config = None
         if args.trace_memory or args.census_memory:
             look = "python:bench.memory_trace" if args.trace_memory else "python:bench.memory_census"
@@ -745,14 +747,25 @@ def jemalloc_env(arenas: int) -> dict[str, str]:
     """The environment that runs a process on jemalloc (Debian's libjemalloc2, which redis-tools brings) instead of
     glibc's malloc, with as many arenas as glibc is allowed, so the two differ only in the allocator."""
     if ctypes.util.find_library("jemalloc") is None:
-        raise SystemExit("--jemalloc-web-b: no libjemalloc on this machine (Debian: apt-get install libjemalloc2)")
+        raise SystemExit("jemalloc: no libjemalloc on this machine (Debian: apt-get install libjemalloc2)")
     return {"LD_PRELOAD": JEMALLOC} | ({"MALLOC_CONF": f"narenas:{arenas}"} if arenas else {})
 
 
+def unit_environment() -> dict[str, str]:
+    """The defaults the web unit in deploy/ sets (its ``Environment=`` lines), so the load run measures what an
+    office runs."""
+    found = re.findall(r"^Environment=(\w+)=(.*)$", WEB_UNIT.read_text(), flags=re.MULTILINE)
+    return dict(found)
+
+
 def unit_arena_max() -> int:
-    """The MALLOC_ARENA_MAX the web unit in deploy/ sets, so the load run measures what an office runs (0: none)."""
-    found = re.search(r"^Environment=MALLOC_ARENA_MAX=(\d+)$", WEB_UNIT.read_text(), flags=re.MULTILINE)
-    return int(found.group(1)) if found else 0
+    """The MALLOC_ARENA_MAX the web unit sets (0: none, glibc's default)."""
+    return int(unit_environment().get("MALLOC_ARENA_MAX", 0))
+
+
+def unit_allocator() -> str:
+    """The C allocator the web unit runs gunicorn on: jemalloc where it preloads it, else glibc's malloc."""
+    return "jemalloc" if JEMALLOC in unit_environment().get("LD_PRELOAD", "") else "glibc"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -779,8 +792,12 @@ def main(argv: list[str] | None = None) -> int:
         default=unit_arena_max(),
         help="glibc's MALLOC_ARENA_MAX for the web processes (the web unit's; 0: glibc's default)",
     )
+    allocators = ("glibc", "jemalloc")
     parser.add_argument(
-        "--jemalloc-web-b", action="store_true", help="web B on jemalloc, web A on glibc: the allocators side by side"
+        "--allocator", choices=allocators, default=unit_allocator(), help="the web processes' malloc (the web unit's)"
+    )
+    parser.add_argument(
+        "--web-b-allocator", choices=allocators, default=None, help="web B's, to compare side by side (--allocator)"
     )
     looks = parser.add_mutually_exclusive_group()
     looks.add_argument(
@@ -790,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
         "--census-memory", action="store_true", help="every 5 min, the web workers' memory split into its parts"
     )
     args = parser.parse_args(argv)
+    args.web_b_allocator = args.web_b_allocator or args.allocator
     args.minutes = args.minutes if args.minutes is not None else 30.0 if args.soak else 3.0
     args.warmup_seconds = args.warmup_seconds if args.warmup_seconds is not None else 120.0 if args.soak else 20.0
     limit = args.time_limit or (

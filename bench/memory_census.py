@@ -6,7 +6,8 @@ so ``post_worker_init`` below runs in the web worker once the app is loaded. Eac
 
 - ``heap_in_use_mb`` / ``heap_free_mb``: glibc's malloc, every arena (``mallinfo2``). Free bytes that keep growing
   beside a flat in-use figure are fragmentation, not a leak. Under jemalloc (``LD_PRELOAD``, the load run's
-  ``--jemalloc-web-b``) its own figures instead: bytes allocated, and what it keeps resident beyond them;
+  ``--allocator`` and ``--web-b-allocator``) its own figures instead: bytes allocated, and what it keeps resident
+  beyond them;
 - ``mmapped_mb``: glibc's blocks big enough for a mapping of their own (jemalloc: counted in the two above);
 - ``python_blocks``: the live blocks of Python's small-object allocator (``sys.getallocatedblocks``): Python
   objects piling up show here first;

@@ -1,6 +1,7 @@
-"""The memory census (bench/memory_census.py) reads the C heap of the allocator the process runs on.
+"""The web unit runs gunicorn on jemalloc, and the memory census (bench/memory_census.py) reads the C heap of the
+allocator a process runs on.
 
-The soaks compare glibc's malloc with jemalloc side by side (``--jemalloc-web-b``); a census that read glibc's
+The soaks compare glibc's malloc with jemalloc side by side (``--web-b-allocator``); a census that read glibc's
 figures in a jemalloc process would report an empty heap and put the whole growth under "the rest".
 """
 
@@ -12,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from bench.load_run import JEMALLOC
+from bench.load_run import jemalloc_env, unit_arena_max, unit_environment
 from config import PROJECT_ROOT
 
 # Heap figures before and after 30 MB in 3,000-byte blocks: above Python's small objects and below glibc's mmap
@@ -42,9 +43,13 @@ def test_the_census_reads_glibcs_heap_in_an_ordinary_process():
     assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
 
 
-def test_the_census_reads_jemallocs_own_figures_where_it_is_preloaded():
+def test_the_web_units_allocator_settings_run_a_process_on_jemalloc_as_the_load_run_measures_it():
     assert ctypes.util.find_library("jemalloc"), "libjemalloc2 comes with Debian's redis-tools (make system-test)"
-    figures = heap_grown(LD_PRELOAD=JEMALLOC, MALLOC_CONF="narenas:2")
+    unit = unit_environment()
+    allocator = {name: value for name, value in unit.items() if name == "LD_PRELOAD" or name.startswith("MALLOC_")}
+    # The load run's --allocator jemalloc is the unit's, so a soak measures what an office runs.
+    assert jemalloc_env(unit_arena_max()).items() <= allocator.items()
+    figures = heap_grown(**allocator)
     assert figures["after"]["allocator"] == "jemalloc"
     # glibc's mallinfo2 would see none of it: jemalloc serves every malloc of the process.
     assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
