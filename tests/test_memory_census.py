@@ -1,5 +1,4 @@
-"""The web unit runs gunicorn on jemalloc, and the memory census (bench/memory_census.py) reads the C heap of the
-allocator a process runs on.
+"""The memory census (bench/memory_census.py) reads the C heap of the allocator a process runs on.
 
 The soaks compare glibc's malloc with jemalloc side by side (``--web-b-allocator``); a census that read glibc's
 figures in a jemalloc process would report an empty heap and put the whole growth under "the rest".
@@ -13,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from bench.load_run import jemalloc_env, unit_arena_max, unit_environment
+from bench.load_run import jemalloc_env, unit_allocator
 from config import PROJECT_ROOT
 
 # Heap figures before and after 30 MB in 3,000-byte blocks: above Python's small objects and below glibc's mmap
@@ -43,14 +42,15 @@ def test_the_census_reads_glibcs_heap_in_an_ordinary_process():
     assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
 
 
-def test_the_web_units_allocator_settings_run_a_process_on_jemalloc_as_the_load_run_measures_it():
+def test_the_load_runs_jemalloc_runs_a_process_on_jemalloc_and_the_census_reads_its_figures():
     assert ctypes.util.find_library("jemalloc"), "libjemalloc2 comes with Debian's redis-tools (make system-test)"
-    unit = unit_environment()
-    allocator = {name: value for name, value in unit.items() if name == "LD_PRELOAD" or name.startswith("MALLOC_")}
-    # The load run's --allocator jemalloc is the unit's, so a soak measures what an office runs.
-    assert jemalloc_env(unit_arena_max()).items() <= allocator.items()
-    figures = heap_grown(**allocator)
+    figures = heap_grown(**jemalloc_env(2))
     assert figures["after"]["allocator"] == "jemalloc"
     # glibc's mallinfo2 would see none of it: jemalloc serves every malloc of the process.
     assert figures["after"]["heap_in_use_mb"] - figures["before"]["heap_in_use_mb"] > 25
     assert figures["after"]["heap_free_mb"] >= 0
+
+
+def test_the_load_run_measures_the_web_units_allocator():
+    # The unit preloads no allocator: gunicorn runs on glibc's malloc (two arenas), and so does the load run.
+    assert unit_allocator() == "glibc"
