@@ -22,7 +22,7 @@ import random
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.processes import location_request, read_http_response, summary
@@ -46,12 +46,16 @@ class Figures:
         self.skipped_all = 0
         self.first_sent: float | None = None
         self.last_sent: float | None = None
+        # Per web process (the order of --urls): its measured response times, and its measured reports dropped.
+        self.web_times: defaultdict[int, list[float]] = defaultdict(list)
+        self.web_skipped: Counter = Counter()
 
-    def skip(self, due: float) -> None:
+    def skip(self, due: float, web: int) -> None:
         """A report not sent: the server was more than an interval behind the schedule."""
         self.skipped_all += 1
         if self.measure_from <= due < self.measure_until:
             self.skipped += 1
+            self.web_skipped[web] += 1
 
     def as_dict(self, asked_per_second: float) -> dict:
         """The figures as JSON."""
@@ -69,10 +73,18 @@ class Figures:
             "samples": self.samples[:5],
             "response": summary(self.times),
             "late": summary(self.late),
+            "by_web": [
+                {
+                    "measured_reports": len(self.web_times[web]),
+                    "skipped_measured": self.web_skipped[web],
+                    "response": summary(self.web_times[web]),
+                }
+                for web in range(max([*self.web_times, *self.web_skipped], default=-1) + 1)
+            ],
         }
 
 
-async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figures, interval: float) -> None:
+async def _connection(host: str, port: int, web: int, queue: asyncio.Queue, figures: Figures, interval: float) -> None:
     """One keep-alive connection: takes the next due report, sends it, reads the answer; forever."""
     reader = writer = None
     last_used = 0.0
@@ -81,7 +93,7 @@ async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figur
         if time.time() - due > interval:
             # The phone has a newer position by now and sends that one instead (its next report is in the queue):
             # a phone keeps no backlog, so neither does the queue.
-            figures.skip(due)
+            figures.skip(due, web)
             continue
         try:
             if writer is not None and time.time() - last_used > IDLE_REUSE_S:
@@ -101,6 +113,7 @@ async def _connection(host: str, port: int, queue: asyncio.Queue, figures: Figur
             if figures.measure_from <= sent < figures.measure_until:
                 figures.statuses[status] += 1
                 figures.times.append(answered - sent)
+                figures.web_times[web].append(answered - sent)
                 figures.late.append(max(0.0, sent - due))
                 figures.first_sent = figures.first_sent or sent
                 figures.last_sent = sent
@@ -124,10 +137,10 @@ async def run(args, fleet: list[list], figures: Figures, stopping: asyncio.Event
     hosts = [url.removeprefix("http://") for url in args.urls]
     queues = [asyncio.Queue() for _ in hosts]
     tasks = []
-    for host, queue in zip(hosts, queues, strict=True):
+    for web, (host, queue) in enumerate(zip(hosts, queues, strict=True)):
         name, port = host.split(":")
         tasks += [
-            asyncio.create_task(_connection(name, int(port), queue, figures, args.interval))
+            asyncio.create_task(_connection(name, int(port), web, queue, figures, args.interval))
             for _ in range(args.connections)
         ]
     step = 10 * args.interval / 111_000  # up to ~10 m/s in each direction between two reports, in degrees

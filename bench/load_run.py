@@ -620,12 +620,22 @@ def table(results: dict) -> str:
     row("booking's 201 → first offer (board)", run.get("booking_201_to_first_offer"))
     positions = run.get("positions") or {}
     row("position POST", positions.get("response"))
+    by_web = list(zip(web_names(run), positions.get("by_web", ()), strict=False))
+    for name, web in by_web:
+        row(f"position POST to {name}", web["response"])
     row("position POST, lateness against schedule", positions.get("late"))
     lines.append(
         f"positions: {positions.get('sent_per_second')}/s sent of {positions.get('asked_per_second')}/s asked "
         f"({positions.get('skipped_measured')} measured reports skipped: the server a whole interval behind); "
         f"statuses {positions.get('statuses_all')}; errors {positions.get('errors')}"
     )
+    if by_web:  # which process kept up: each is sent the same drivers' share
+        lines.append(
+            "positions by web process: "
+            + "; ".join(
+                f"{name} {w['measured_reports']:,} answered, {w['skipped_measured']:,} skipped" for name, w in by_web
+            )
+        )
     lines.append(
         f"screen pops missing: {pop['missing']}; bookings never offered: "
         f"{run['booking_to_first_offer']['never_offered']}"
@@ -737,6 +747,11 @@ def memory_lines(results: dict) -> list[str]:
         + ("the soak's headline" if results["soak"] else "too short to say much (a soak's figure)")
     )
     return lines
+
+
+def web_names(run: dict) -> list[str]:
+    """The web processes' names as the memory table has them (with their allocators), in the order of their URLs."""
+    return [name.removesuffix(" worker") for name, m in run["memory"].items() if m["kind"] == "web"]
 
 
 def _signed(value) -> str:
