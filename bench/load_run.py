@@ -69,6 +69,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "load-run-twilio-token"  # noqa: S105 (the Twilio stand-in on loopback only)
 WEB_THREADS = 100  # CABDESK_WEB_THREADS' default: each open console holds one
 JEMALLOC = "libjemalloc.so.2"  # the soname: the dynamic linker finds it where the system keeps it
+STATEMENT_CHARS = 300  # of a new compiled statement, in the table: the whole one is in the run's JSON
 WEB_UNIT = PROJECT_ROOT / "deploy" / "systemd" / "cabdesk-web@.service"
 
 
@@ -677,9 +678,6 @@ def table(results: dict) -> str:
         lines += ["", *memory]
     lines.append(f"code {results['code']}; whole run {results.get('run_seconds', '–')} s")
     return "\n".join(lines)
-
-
-STATEMENT_CHARS = 300  # of a new compiled statement, in the table: the whole one is in the run's JSON
 
 
 def intervention_lines(run: dict) -> list[str]:
