@@ -10,9 +10,6 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from geopy.distance import geodesic
-from shapely.geometry import Point
-from shapely.ops import nearest_points
 
 from config import LOCALES
 from core.text import ascii_digits, normalize_persian
@@ -22,7 +19,7 @@ from crm.phones import PhoneNumberError, to_e164
 from crm.services import ADDRESS_LIMITS, NAME_MAX, NOTES_MAX
 from geo.gazetteer import places_by_name, search_text
 from geo.points import PointError, check_in_service_area, check_point, service_area_km
-from geo.zones import ZoneIndex, _from_km, _to_km, zone_index
+from geo.zones import ZoneIndex, km_from_zones, zone_entry_at, zone_index
 
 BARRED_REASON_MAX = 500
 
@@ -82,21 +79,15 @@ class RowReader:
     def zone(self, lat: float, lon: float) -> int | None:
         """The zone id of a checked point as geo.zones.zone_for_point picks it; PointError if out of the area.
 
-        It asks one zone index for a whole chunk: zone_for_point and check_in_service_area read the zones'
-        version stamp from the database on every call, which was most of an import's time. (If geo.zones
-        took an index as an argument, this could call it instead of repeating its few lines.)
+        One zone index serves a whole chunk: zone_for_point and check_in_service_area read the zones' version
+        stamp from the database on every call, which was most of an import's time.
         """
         index = self.zones or zone_index()
-        if index.tree is not None:
-            point = Point(lon, lat)
-            hits = [index.entries[i] for i in index.tree.query(point) if index.entries[i].geometry.covers(point)]
-            if hits:
-                return min(hits, key=lambda entry: (entry.area, entry.id)).id
-        if index.union_km is None:
-            return None  # no zones yet: every valid point is in the area
-        # Outside every zone: the distance as geo.zones.km_from_zones measures it, from the same index.
-        nearest = nearest_points(index.union_km, _to_km(Point(lon, lat), index.origin))[0]
-        if geodesic((lat, lon), _from_km(nearest.x, nearest.y, index.origin)).km > service_area_km():
+        entry = zone_entry_at(index, lat, lon)
+        if entry is not None:
+            return entry.id
+        distance = km_from_zones(lat, lon, index)
+        if distance is not None and distance > service_area_km():
             check_in_service_area(lat, lon)  # refuses the point, in its own words
         return None
 

@@ -203,17 +203,18 @@ def zone_for_point(lat: float, lon: float) -> Zone | None:
     A point on a shared edge belongs to both zones; where zones overlap (an airport zone drawn over a
     district) the smallest one wins, being the more particular.
     """
-    best = _entry_at(zone_index(), lat, lon)
+    best = zone_entry_at(zone_index(), lat, lon)
     return db.session.get(Zone, best.id) if best is not None else None
 
 
 def zone_entries_for_points(points: list[tuple[float, float]]) -> list[ZoneEntry | None]:
     """The zone (as the index holds it: id, code, names) of each (lat, lon) point, or None; one index for all."""
     index = zone_index()
-    return [_entry_at(index, lat, lon) for lat, lon in points]
+    return [zone_entry_at(index, lat, lon) for lat, lon in points]
 
 
-def _entry_at(index: ZoneIndex, lat: float, lon: float) -> ZoneEntry | None:
+def zone_entry_at(index: ZoneIndex, lat: float, lon: float) -> ZoneEntry | None:
+    """The zone of ``index`` containing the point, as zone_for_point picks it (the smallest where zones overlap)."""
     if index.tree is None:
         return None
     point = Point(float(lon), float(lat))  # GeoJSON and shapely are lon/lat
@@ -221,9 +222,13 @@ def _entry_at(index: ZoneIndex, lat: float, lon: float) -> ZoneEntry | None:
     return min(hits, key=lambda entry: (entry.area, entry.id)) if hits else None
 
 
-def km_from_zones(lat: float, lon: float) -> float | None:
-    """Geodesic kilometres from the point to the nearest active zone (0 inside one); None with no zones."""
-    index = zone_index()
+def km_from_zones(lat: float, lon: float, index: ZoneIndex | None = None) -> float | None:
+    """Geodesic kilometres from the point to the nearest active zone (0 inside one); None with no zones.
+
+    A caller placing many points passes one ``zone_index()`` for all of them: each call otherwise reads the zones'
+    version stamp.
+    """
+    index = zone_index() if index is None else index
     if index.union_km is None:
         return None
     point = Point(float(lon), float(lat))
