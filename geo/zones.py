@@ -41,9 +41,10 @@ _EARTH_RADIUS_KM = 6371.0088
 _build_lock = threading.Lock()
 _VERSION_KEY = "cabdesk:zones:version"
 _CHANGED = "cabdesk_zones_changed"
-# After a Redis error the version is not asked for again for a while: a lookup must not wait on Redis.
+# After a Redis error the version is not asked for again for a while: a lookup must not wait on Redis. The pause
+# belongs to the app, as its Redis connection does: another app in the process (tests, a second instance) has its own.
 _REDIS_PAUSE_SECONDS = 10.0
-_redis_paused_until = 0.0
+_PAUSED_UNTIL = "cabdesk_zone_redis_paused_until"
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,13 @@ class ZoneIndex:
 
 
 def _shared_version() -> int | None:
-    global _redis_paused_until
-    if time.monotonic() < _redis_paused_until:
+    extensions = current_app.extensions
+    if time.monotonic() < extensions.get(_PAUSED_UNTIL, 0.0):
         return None
     try:
         raw = redis_connection().get(_VERSION_KEY)
     except RedisError as exc:
-        _redis_paused_until = time.monotonic() + _REDIS_PAUSE_SECONDS
+        extensions[_PAUSED_UNTIL] = time.monotonic() + _REDIS_PAUSE_SECONDS
         log.warning("zone version unavailable (%s); zone edits elsewhere show within the cache age", exc)
         return None
     return int(raw or 0)
