@@ -22,7 +22,7 @@ import random
 import signal
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from bench.processes import location_request, read_http_response, summary
@@ -33,7 +33,7 @@ IDLE_REUSE_S = 1.0  # a keep-alive connection idle longer than this is not reuse
 class Figures:
     """What the phones saw: response times and lateness of the measured reports, and every failure."""
 
-    def __init__(self, measure_from: float, measure_until: float):
+    def __init__(self, measure_from: float, measure_until: float, webs: int):
         self.measure_from, self.measure_until = measure_from, measure_until
         self.times: list[float] = []
         self.late: list[float] = []
@@ -47,8 +47,8 @@ class Figures:
         self.first_sent: float | None = None
         self.last_sent: float | None = None
         # Per web process (the order of --urls): its measured response times, and its measured reports dropped.
-        self.web_times: defaultdict[int, list[float]] = defaultdict(list)
-        self.web_skipped: Counter = Counter()
+        self.web_times: list[list[float]] = [[] for _ in range(webs)]
+        self.web_skipped = [0] * webs
 
     def skip(self, due: float, web: int) -> None:
         """A report not sent: the server was more than an interval behind the schedule."""
@@ -74,12 +74,8 @@ class Figures:
             "response": summary(self.times),
             "late": summary(self.late),
             "by_web": [
-                {
-                    "measured_reports": len(self.web_times[web]),
-                    "skipped_measured": self.web_skipped[web],
-                    "response": summary(self.web_times[web]),
-                }
-                for web in range(max([*self.web_times, *self.web_skipped], default=-1) + 1)
+                {"measured_reports": len(times), "skipped_measured": skipped, "response": summary(times)}
+                for times, skipped in zip(self.web_times, self.web_skipped, strict=True)
             ],
         }
 
@@ -185,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.urls = args.urls.split(",")
     fleet = json.loads(Path(args.fleet).read_text())
-    figures = Figures(args.measure_from, args.measure_until)
+    figures = Figures(args.measure_from, args.measure_until, len(args.urls))
 
     async def main_loop() -> None:
         stopping = asyncio.Event()
