@@ -764,10 +764,10 @@ def jemalloc_env(arenas: int) -> dict[str, str]:
     return {"LD_PRELOAD": JEMALLOC} | ({"MALLOC_CONF": f"narenas:{arenas}"} if arenas else {})
 
 
-def unit_environment() -> dict[str, str]:
+def unit_environment(unit: Path = WEB_UNIT) -> dict[str, str]:
     """The defaults the web unit in deploy/ sets (its ``Environment=`` lines), so the load run measures what an
     office runs."""
-    found = re.findall(r"^Environment=(\w+)=(.*)$", WEB_UNIT.read_text(), flags=re.MULTILINE)
+    found = re.findall(r"^Environment=(\w+)=(.*)$", unit.read_text(), flags=re.MULTILINE)
     return dict(found)
 
 
@@ -776,9 +776,9 @@ def unit_arena_max() -> int:
     return int(unit_environment().get("MALLOC_ARENA_MAX", 0))
 
 
-def unit_allocator() -> str:
+def unit_allocator(unit: Path = WEB_UNIT) -> str:
     """The C allocator the web unit runs gunicorn on: jemalloc where it preloads it, else glibc's malloc."""
-    return "jemalloc" if JEMALLOC in unit_environment().get("LD_PRELOAD", "") else "glibc"
+    return "jemalloc" if JEMALLOC in unit_environment(unit).get("LD_PRELOAD", "") else "glibc"
 
 
 def main(argv: list[str] | None = None) -> int:

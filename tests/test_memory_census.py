@@ -51,6 +51,11 @@ def test_the_load_runs_jemalloc_runs_a_process_on_jemalloc_and_the_census_reads_
     assert figures["after"]["heap_free_mb"] >= 0
 
 
-def test_the_load_run_measures_the_web_units_allocator():
+def test_the_load_run_takes_the_web_units_allocator(tmp_path):
     # The unit preloads no allocator: gunicorn runs on glibc's malloc (two arenas), and so does the load run.
     assert unit_allocator() == "glibc"
+    # A unit that preloads jemalloc, as docs/DEPLOYMENT.md tells how, is read as one.
+    unit = tmp_path / "cabdesk-web@.service"
+    lines = [f"Environment={name}={value}" for name, value in jemalloc_env(2).items()]
+    unit.write_text("\n".join(["[Service]", "Environment=MALLOC_ARENA_MAX=2", *lines, "ExecStart=gunicorn"]))
+    assert unit_allocator(unit) == "jemalloc"
