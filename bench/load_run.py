@@ -69,6 +69,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "load-run-twilio-token"  # noqa: S105 (the Twilio stand-in on loopback only)
 WEB_THREADS = 100  # CABDESK_WEB_THREADS' default: each open console holds one
 JEMALLOC = "libjemalloc.so.2"  # the soname: the dynamic linker finds it where the system keeps it
+NO_TCACHE = "glibc.malloc.tcache_count=0"  # glibc's tunable: no per-thread cache of freed blocks
+ALLOCATORS = ("glibc", "glibc-no-tcache", "jemalloc")
 STATEMENT_CHARS = 300  # of a new compiled statement, in the table: the whole one is in the run's JSON
 WEB_UNIT = PROJECT_ROOT / "deploy" / "systemd" / "cabdesk-web@.service"
 
@@ -162,8 +164,7 @@ def start_office(stack: contextlib.ExitStack, args, workdir: Path, results: dict
         if args.malloc_arena_max:  # 0: glibc's own default (up to 8 arenas per core), to compare
             web_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
         allocator = args.web_b_allocator if name == "web B" else args.allocator
-        if allocator == "jemalloc":
-            web_env |= jemalloc_env(args.malloc_arena_max)
+        web_env |= allocator_env(allocator, args.malloc_arena_max)
         if args.web_b_allocator != args.allocator:  # side by side: the table names each one's allocator
             name = f"{name} ({allocator})"
         config = None
@@ -764,6 +765,15 @@ def jemalloc_env(arenas: int) -> dict[str, str]:
     return {"LD_PRELOAD": JEMALLOC} | ({"MALLOC_CONF": f"narenas:{arenas}"} if arenas else {})
 
 
+def allocator_env(allocator: str, arenas: int) -> dict[str, str]:
+    """The environment beyond MALLOC_ARENA_MAX that runs a web process on ``allocator`` (one of ALLOCATORS)."""
+    if allocator == "jemalloc":
+        return jemalloc_env(arenas)
+    # glibc keeps up to 7 freed blocks of each small size per thread, outside its arenas and counted as in use; a
+    # web process has 100 threads or more, each filling its cache with the sizes its requests happened to free.
+    return {"GLIBC_TUNABLES": NO_TCACHE} if allocator == "glibc-no-tcache" else {}
+
+
 def unit_environment(unit: Path = WEB_UNIT) -> dict[str, str]:
     """The defaults the web unit in deploy/ sets (its ``Environment=`` lines), so the load run measures what an
     office runs."""
@@ -777,8 +787,12 @@ def unit_arena_max() -> int:
 
 
 def unit_allocator(unit: Path = WEB_UNIT) -> str:
-    """The C allocator the web unit runs gunicorn on: jemalloc where it preloads it, else glibc's malloc."""
-    return "jemalloc" if JEMALLOC in unit_environment(unit).get("LD_PRELOAD", "") else "glibc"
+    """The C allocator the web unit runs gunicorn on: jemalloc where it preloads it, else glibc's malloc (without
+    its per-thread caches where the unit's tunables turn them off)."""
+    env = unit_environment(unit)
+    if JEMALLOC in env.get("LD_PRELOAD", ""):
+        return "jemalloc"
+    return "glibc-no-tcache" if NO_TCACHE in env.get("GLIBC_TUNABLES", "").split(":") else "glibc"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -805,12 +819,11 @@ def main(argv: list[str] | None = None) -> int:
         default=unit_arena_max(),
         help="glibc's MALLOC_ARENA_MAX for the web processes (the web unit's; 0: glibc's default)",
     )
-    allocators = ("glibc", "jemalloc")
     parser.add_argument(
-        "--allocator", choices=allocators, default=unit_allocator(), help="the web processes' malloc (the web unit's)"
+        "--allocator", choices=ALLOCATORS, default=unit_allocator(), help="the web processes' malloc (the web unit's)"
     )
     parser.add_argument(
-        "--web-b-allocator", choices=allocators, default=None, help="web B's, to compare side by side (--allocator)"
+        "--web-b-allocator", choices=ALLOCATORS, default=None, help="web B's, to compare side by side (--allocator)"
     )
     looks = parser.add_mutually_exclusive_group()
     looks.add_argument(
