@@ -439,14 +439,18 @@ class Phones:
         if self._post(f"offer {action}", driver_id, f"/api/offers/{offer_id}/{action}", {}) is None:
             return
         if action == "accept":
-            arrive = self.rng.uniform(5, 10)
-            start = arrive + self.rng.uniform(3, 8)
-            done = start + self.rng.uniform(20, 40)
-            for delay, status in ((arrive, "arrived"), (start, "on_trip"), (done, "completed")):
-                self.work.later(delay, self._progress, booking_id, driver_id, status)
+            self.work.later(self.rng.uniform(5, 10), self._progress, booking_id, driver_id, "arrived")
 
     def _progress(self, booking_id: int, driver_id: int, status: str) -> None:
-        self._post("trip progress", driver_id, f"/api/bookings/{booking_id}/progress", {"status": status})
+        # The driver's page offers the next step once this one is answered: a slow answer delays the trip, it never
+        # sends "on trip" ahead of "arrived" (timers set at the accept did, and the server rightly refused them).
+        path = f"/api/bookings/{booking_id}/progress"
+        if self._post("trip progress", driver_id, path, {"status": status}) is None:
+            return
+        if status == "arrived":
+            self.work.later(self.rng.uniform(3, 8), self._progress, booking_id, driver_id, "on_trip")
+        elif status == "on_trip":
+            self.work.later(self.rng.uniform(20, 40), self._progress, booking_id, driver_id, "completed")
 
 
 class Passengers:
