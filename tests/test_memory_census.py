@@ -78,8 +78,9 @@ def test_the_load_runs_jemalloc_runs_a_process_on_jemalloc_and_the_census_reads_
 
 
 def test_the_load_run_takes_the_web_units_allocator(tmp_path):
-    # The unit preloads no allocator: gunicorn runs on glibc's malloc (two arenas), and so does the load run.
-    assert unit_allocator() == "glibc"
+    # The unit preloads no allocator and turns glibc's per-thread caches off: gunicorn runs on glibc's malloc (two
+    # arenas) without them, and so does the load run.
+    assert unit_allocator() == "glibc-no-tcache"
     # A unit that preloads jemalloc, as docs/DEPLOYMENT.md tells how, is read as one.
     unit = tmp_path / "cabdesk-web@.service"
     lines = [f"Environment={name}={value}" for name, value in jemalloc_env(2).items()]
