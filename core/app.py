@@ -53,13 +53,17 @@ def create_app(config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
+    from accounts.navigation import register_navigation
     from core.errors import register_error_handlers
     from core.security_headers import install_security_headers
     from core.templating import register_template_helpers
+    from crm.phones import display_phone
     from notifications.outbox import install_outbox
 
     register_error_handlers(app)
     register_template_helpers(app)
+    register_navigation(app)
+    app.add_template_filter(display_phone, "phone")
     install_security_headers(app)
     install_outbox(app)
     return app

@@ -35,7 +35,7 @@ USERS = {
     "admin": "admin",
 }
 
-# Every page in the navigation: path and English label (core/templating.py NAVIGATION).
+# Every page in the navigation: path and English label (accounts/navigation.py NAVIGATION).
 PAGES = {
     "console": ("/console/", "Call console"),
     "board": ("/dispatch/", "Dispatch board"),
