@@ -92,7 +92,7 @@ def test_the_load_run_takes_the_web_units_allocator(tmp_path):
 
 
 def test_glibcs_per_thread_cache_counts_as_in_use_and_the_load_runs_tunable_turns_it_off():
-    # Why the soaks try glibc without it: 100 threads' caches of freed blocks look like a heap that grows.
+    # Why the web unit turns it off: about 150 threads' caches of freed blocks looked like a heap that grows.
     cached = in_interpreter(FREE_SMALL_BLOCKS)
     assert cached["held"] - cached["freed"] < 0.05  # all 230 KB kept: the census's rounding, at most
     uncached = in_interpreter(FREE_SMALL_BLOCKS, **allocator_env("glibc-no-tcache", 2))
